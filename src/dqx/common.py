@@ -1,0 +1,233 @@
+"""Value types shared by every part of dqx, and the error tree.
+
+Errors dqx raises on purpose all derive from :class:`DQXError`::
+
+    DQXError
+      DefinitionError       a check, metric or source declared wrongly
+                            (unknown dataset or column, bad custom_sql, bad severity)
+      ComputeError          the engine failed while computing a batch
+      StoreError            the metric database could not read or write
+        PersistError        a run's metrics could not be written; they are in the trace
+      TraceReadError        a trace could not be fetched or parsed
+      SuiteStateError       run() again without reset()
+    InvalidExecutionIdError (DQXError, ValueError)
+
+This module imports nothing heavy so that ``import dqx`` stays cheap.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
+
+from returns.result import Failure, Result, Success
+
+__all__ = [
+    "SEVERITIES",
+    "AssertionResult",
+    "AssertionStatus",
+    "ComputeError",
+    "DQXError",
+    "DefinitionError",
+    "InvalidExecutionIdError",
+    "PersistError",
+    "ResultKey",
+    "Severity",
+    "StoreError",
+    "SuiteStateError",
+    "SymbolInfo",
+    "Tags",
+    "TraceReadError",
+    "canonical_json",
+    "new_execution_id",
+    "normalize_execution_id",
+    "validate_severity",
+]
+
+Severity: TypeAlias = Literal["P0", "P1", "P2", "P3"]
+SEVERITIES: tuple[Severity, ...] = ("P0", "P1", "P2", "P3")
+AssertionStatus: TypeAlias = Literal["OK", "FAILURE", "ERROR"]
+Tags: TypeAlias = Mapping[str, str]
+
+
+class DQXError(Exception):
+    """Root of every error dqx raises on purpose."""
+
+
+class DefinitionError(DQXError):
+    """A check, metric or data source was declared wrongly; raised before any scan."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        dataset: str | None = None,
+        column: str | None = None,
+        check: str | None = None,
+        metric: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.dataset = dataset
+        self.column = column
+        self.check = check
+        self.metric = metric
+
+
+class ComputeError(DQXError):
+    """The engine failed while computing a batch of metrics."""
+
+
+class StoreError(DQXError):
+    """The metric database could not be read or written."""
+
+
+class PersistError(StoreError):
+    """A run's metrics could not be written to the database.
+
+    The run itself finished: its results are available and every computed metric was
+    emitted as a ``dqx.metric`` span event, so the trace holds the record.
+    """
+
+    def __init__(self, message: str, *, execution_id: str) -> None:
+        super().__init__(message)
+        self.execution_id = execution_id
+
+
+class TraceReadError(DQXError):
+    """A trace could not be fetched from its back-end or could not be parsed."""
+
+
+class SuiteStateError(DQXError):
+    """A suite was asked to do something its state does not allow (run twice)."""
+
+
+class InvalidExecutionIdError(DQXError, ValueError):
+    """An execution id that is not 32 hexadecimal digits (dashes allowed)."""
+
+
+def validate_severity(severity: str, *, where: str) -> Severity:
+    for known in SEVERITIES:
+        if severity == known:
+            return known
+    raise DefinitionError(
+        f"invalid severity {severity!r} for {where}; use one of {', '.join(SEVERITIES)}"
+    )
+    return severity
+
+
+def new_execution_id() -> str:
+    """128 random bits as 32 lowercase hex digits.
+
+    Not uuid4: its six fixed version/variant bits would make the id a poor trace id,
+    and trace-id ratio sampling reads the low 64 bits.
+    """
+    return f"{secrets.randbits(128):032x}"
+
+
+def normalize_execution_id(execution_id: str) -> str:
+    """Accept the plain or dashed UUID form; return 32 lowercase hex digits."""
+    if not isinstance(execution_id, str):
+        raise InvalidExecutionIdError(f"execution id must be a string, got {execution_id!r}")
+    text = execution_id.strip().replace("-", "").lower()
+    if len(text) != 32 or any(ch not in "0123456789abcdef" for ch in text):
+        raise InvalidExecutionIdError(
+            f"invalid execution id {execution_id!r}: expected 32 hexadecimal digits"
+        )
+    return text
+
+
+def canonical_json(value: Any) -> str:
+    """One text per value: sorted keys, no whitespace. Identity and storage use it."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def _freeze_tags(tags: Mapping[str, Any] | None) -> tuple[tuple[str, str], ...]:
+    if not tags:
+        return ()
+    for key, value in tags.items():
+        if not isinstance(key, str) or not key:
+            raise DefinitionError(f"tag keys must be non-empty strings, got {key!r}")
+        if key.startswith("__"):
+            raise DefinitionError(f"tag key {key!r} is reserved (keys starting with '__')")
+        if not isinstance(value, str):
+            raise DefinitionError(f"tag {key!r} must have a string value, got {value!r}")
+    return tuple(sorted(tags.items()))
+
+
+@dataclass(frozen=True, init=False)
+class ResultKey:
+    """The date a run is about and the tags that partition its history.
+
+    Tags are kept as sorted items, so equality and hashing never depend on the order
+    they were written in.
+    """
+
+    yyyy_mm_dd: dt.date
+    _tags: tuple[tuple[str, str], ...]
+
+    def __init__(self, yyyy_mm_dd: dt.date, tags: Mapping[str, str] | None = None) -> None:
+        if isinstance(yyyy_mm_dd, dt.datetime) or not isinstance(yyyy_mm_dd, dt.date):
+            raise DefinitionError(f"ResultKey needs a datetime.date, got {yyyy_mm_dd!r}")
+        object.__setattr__(self, "yyyy_mm_dd", yyyy_mm_dd)
+        object.__setattr__(self, "_tags", _freeze_tags(tags))
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return dict(self._tags)
+
+    def lag(self, days: int) -> ResultKey:
+        return ResultKey(self.yyyy_mm_dd - dt.timedelta(days=days), self.tags)
+
+    def __repr__(self) -> str:
+        return f"ResultKey(yyyy_mm_dd={self.yyyy_mm_dd.isoformat()}, tags={self.tags!r})"
+
+
+@dataclass(frozen=True)
+class SymbolInfo:
+    """One metric value as a user reads it back: named, dated, tagged."""
+
+    name: str
+    metric: str
+    dataset: str | None
+    value: Result[float, str]
+    yyyy_mm_dd: dt.date
+    suite: str | None = None
+    tags: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AssertionResult:
+    """The outcome of one assertion in one run."""
+
+    yyyy_mm_dd: dt.date
+    suite: str
+    check: str
+    assertion: str
+    severity: Severity
+    status: AssertionStatus
+    value: Result[float, str]
+    expression: str
+    tags: dict[str, str]
+    execution_id: str
+    bound: str = ""
+
+    @property
+    def message(self) -> str:
+        """The reason for an ERROR, empty otherwise."""
+        match self.value:
+            case Failure(reason):
+                return str(reason)
+            case _:
+                return ""
+
+    @property
+    def number(self) -> float | None:
+        match self.value:
+            case Success(number):
+                return float(number)
+            case _:
+                return None

@@ -1,0 +1,252 @@
+"""Where rows come from: a DuckDB relation with a schema, a dialect and a date filter.
+
+A source is either *date-partitioned* (it has a date column, so it can produce any
+day's rows) or a *snapshot* (no date column: its rows are the run's date only).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlglot import exp
+
+from dqx.common import DefinitionError
+from dqx.specs import quoted_column
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+__all__ = ["DataSource", "DuckRelationDataSource"]
+
+_DEFAULT_DATE_COLUMN = "yyyy_mm_dd"
+_VIEW = "dqx_source"
+_NUMERIC = re.compile(
+    r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT"
+    r"|FLOAT|DOUBLE|REAL|DECIMAL(\(\d+,\s*\d+\))?)$"
+)
+
+
+class DataSource:
+    """What the analyzer needs from a source of rows."""
+
+    name: str
+    dialect: str
+    date_column: str | None
+
+    @property
+    def schema(self) -> dict[str, str]:
+        raise NotImplementedError
+
+    @property
+    def partitioned(self) -> bool:
+        return self.date_column is not None
+
+    def table_expression(self) -> exp.Expr:
+        raise NotImplementedError
+
+    def date_key(self) -> exp.Expr:
+        raise NotImplementedError
+
+    def date_bind_value(self, day: dt.date) -> Any:
+        raise NotImplementedError
+
+    def date_from_key(self, value: Any) -> dt.date:
+        raise NotImplementedError
+
+    def execute(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        raise NotImplementedError
+
+    def resolve_column(self, column: str, *, metric: str | None = None) -> str:
+        """The schema's spelling of ``column``, or a DefinitionError naming it."""
+        schema = self.schema
+        if column in schema:
+            return column
+        folded = [name for name in schema if name.lower() == column.lower()]
+        if len(folded) == 1:
+            return folded[0]
+        hint = difflib.get_close_matches(column, list(schema), n=1)
+        where = f" ({metric})" if metric else ""
+        suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+        raise DefinitionError(
+            f"dataset {self.name!r} has no column {column!r}{where}{suggestion}",
+            dataset=self.name,
+            column=column,
+            metric=metric,
+        )
+
+    def is_numeric(self, column: str) -> bool:
+        return bool(_NUMERIC.match(self.schema[column].upper()))
+
+
+class DuckRelationDataSource(DataSource):
+    """Rows read by DuckDB: an Arrow table, Parquet files or CSV files.
+
+    Build one with :meth:`from_arrow`, :meth:`from_parquet` or :meth:`from_csv`. Files
+    are scanned by DuckDB where they lie (globs included); nothing is loaded first.
+    The connection belongs to the source, so any setting dqx makes stays on it.
+    """
+
+    dialect = "duckdb"
+
+    def __init__(
+        self,
+        connection: duckdb.DuckDBPyConnection,
+        view: str,
+        name: str,
+        date_column: str | None = None,
+    ) -> None:
+        if not isinstance(name, str) or not name:
+            raise DefinitionError(f"a data source needs a non-empty name, got {name!r}")
+        self.name = name
+        self._connection = connection
+        self._view = view
+        relation = connection.table(view)
+        self._schema = {
+            column: str(column_type)
+            for column, column_type in zip(relation.columns, relation.types, strict=True)
+        }
+        self.date_column = self._pick_date_column(date_column)
+
+    @classmethod
+    def from_arrow(
+        cls, table: pa.Table, name: str, date_column: str | None = None
+    ) -> DuckRelationDataSource:
+        import duckdb
+        import pyarrow as pa
+
+        if not isinstance(table, pa.Table):
+            raise DefinitionError(
+                f"from_arrow() takes a pyarrow.Table for dataset {name!r}, "
+                f"got {type(table).__name__}"
+            )
+        connection = duckdb.connect()
+        connection.register(_VIEW, table)
+        return cls(connection, _VIEW, name, date_column)
+
+    @classmethod
+    def from_parquet(
+        cls,
+        path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        name: str,
+        date_column: str | None = None,
+        *,
+        hive_partitioning: bool | None = None,
+    ) -> DuckRelationDataSource:
+        import duckdb
+
+        connection = duckdb.connect()
+        paths = _paths(path)
+        try:
+            target = paths if len(paths) > 1 else paths[0]
+            relation = (
+                connection.read_parquet(target)
+                if hive_partitioning is None
+                else connection.read_parquet(target, hive_partitioning=hive_partitioning)
+            )
+        except duckdb.Error as exc:
+            connection.close()
+            raise DefinitionError(
+                f"cannot read Parquet for dataset {name!r} from {path!s}: {exc}", dataset=name
+            ) from exc
+        relation.create_view(_VIEW)
+        return cls(connection, _VIEW, name, date_column)
+
+    @classmethod
+    def from_csv(
+        cls,
+        path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+        name: str,
+        date_column: str | None = None,
+        **read_options: Any,
+    ) -> DuckRelationDataSource:
+        import duckdb
+
+        connection = duckdb.connect()
+        paths = _paths(path)
+        try:
+            relation = connection.read_csv(paths if len(paths) > 1 else paths[0], **read_options)
+        except duckdb.Error as exc:
+            connection.close()
+            raise DefinitionError(
+                f"cannot read CSV for dataset {name!r} from {path!s}: {exc}", dataset=name
+            ) from exc
+        relation.create_view(_VIEW)
+        return cls(connection, _VIEW, name, date_column)
+
+    def _pick_date_column(self, date_column: str | None) -> str | None:
+        if date_column is None:
+            return _DEFAULT_DATE_COLUMN if _DEFAULT_DATE_COLUMN in self._schema else None
+        column = self.resolve_column(date_column, metric="date_column")
+        kind = self._date_kind(column)
+        if kind is None:
+            raise DefinitionError(
+                f"date_column {column!r} of dataset {self.name!r} has type "
+                f"{self._schema[column]}; it must be DATE, TIMESTAMP or 'YYYY-MM-DD' text",
+                dataset=self.name,
+                column=column,
+            )
+        return column
+
+    def _date_kind(self, column: str) -> str | None:
+        column_type = self._schema[column].upper()
+        if column_type == "DATE":
+            return "date"
+        if column_type.startswith("TIMESTAMP"):
+            return "timestamp"
+        if column_type == "VARCHAR":
+            return "text"
+        return None
+
+    @property
+    def schema(self) -> dict[str, str]:
+        return dict(self._schema)
+
+    def table_expression(self) -> exp.Expr:
+        return exp.to_table(_VIEW)
+
+    def date_key(self) -> exp.Expr:
+        if self.date_column is None:
+            raise DefinitionError(f"dataset {self.name!r} has no date column")
+        column = quoted_column(self.date_column)
+        if self._date_kind(self.date_column) == "timestamp":
+            return exp.Cast(this=column, to=exp.DataType.build("DATE"))
+        return column
+
+    def date_bind_value(self, day: dt.date) -> Any:
+        assert self.date_column is not None
+        return day.isoformat() if self._date_kind(self.date_column) == "text" else day
+
+    def date_from_key(self, value: Any) -> dt.date:
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        return dt.date.fromisoformat(str(value))
+
+    def execute(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return self._connection.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        self._connection.close()
+
+    def __repr__(self) -> str:
+        partition = f", date_column={self.date_column!r}" if self.date_column else ""
+        return f"DuckRelationDataSource(name={self.name!r}{partition})"
+
+
+def _paths(
+    path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]],
+) -> list[str]:
+    if isinstance(path, str | os.PathLike):
+        return [str(Path(path))]
+    paths = [str(Path(p)) for p in path]
+    if not paths:
+        raise DefinitionError("no file paths given")
+    return paths

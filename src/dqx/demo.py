@@ -1,0 +1,92 @@
+"""The demo: two weeks of orders with a planted anomaly, and a suite that catches it."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from dqx.api import Check, Context, check
+from dqx.provider import MetricProvider
+
+__all__ = ["DEMO_DAYS", "DEMO_END", "demo_checks", "write_orders"]
+
+DEMO_END = dt.date(2024, 3, 14)
+DEMO_DAYS = 14
+
+
+def write_orders(path: Path, *, end: dt.date = DEMO_END, days: int = DEMO_DAYS) -> Path:
+    """A Parquet file of orders, ~2,000 a day; on the last day prices jump and emails vanish."""
+    import duckdb
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    start = end - dt.timedelta(days=days - 1)
+    connection = duckdb.connect()
+    try:
+        connection.execute(
+            """
+            CREATE TABLE orders AS
+            SELECT
+                i AS order_id,
+                CAST($start AS DATE) + CAST(i // 2000 AS INTEGER) AS yyyy_mm_dd,
+                'c' || CAST(hash(i, 1) % 5000 AS VARCHAR) AS customer_id,
+                CASE WHEN hash(i, 2) % 100 < 2 THEN NULL
+                     ELSE 'user' || CAST(hash(i, 3) % 9000 AS VARCHAR) || '@example.com'
+                END AS email,
+                ROUND(5 + (hash(i, 4) % 9500) / 100.0, 2) AS price,
+                CASE hash(i, 5) % 10 WHEN 0 THEN 'refunded' WHEN 1 THEN 'pending'
+                     ELSE 'paid' END AS status
+            FROM range($rows) AS t(i)
+            """,
+            {"start": start, "rows": days * 2000},
+        )
+        # The anomaly: on the last day a pricing bug doubles prices and drops emails.
+        connection.execute(
+            """
+            UPDATE orders
+            SET price = price * 2,
+                email = CASE WHEN hash(order_id, 6) % 100 < 15 THEN NULL ELSE email END
+            WHERE yyyy_mm_dd = $end
+            """,
+            {"end": end},
+        )
+        connection.execute("COPY orders TO $path (FORMAT parquet)", {"path": str(path)})
+    finally:
+        connection.close()
+    return path
+
+
+@check(name="Orders volume", severity="P1", datasets=["orders"])
+def orders_volume(mp: MetricProvider, ctx: Context) -> None:
+    rows = mp.num_rows()
+    ctx.assert_that(rows).where(name="orders arrived").is_gt(0)
+    ctx.assert_that(mp.ext.day_over_day(rows)).where(name="volume steady day over day").is_between(
+        -0.3, 0.3
+    )
+    ctx.assert_that(mp.duplicate_count(["order_id"])).where(name="order ids unique").is_zero()
+
+
+@check(name="Orders prices", severity="P0", datasets=["orders"])
+def orders_prices(mp: MetricProvider, ctx: Context) -> None:
+    average = mp.average("price")
+    ctx.assert_that(mp.minimum("price")).where(name="prices positive").is_positive()
+    ctx.assert_that(mp.ext.day_over_day(average)).where(name="average price steady").is_between(
+        -0.2, 0.2
+    )
+    ctx.assert_that(
+        abs(average - mp.average("price", lag=7)) / mp.ext.stddev(average, offset=1, n=7)
+    ).where(name="average within 4 sigma of last week", severity="P1").is_lt(4)
+
+
+@check(name="Orders contacts", severity="P2", datasets=["orders"])
+def orders_contacts(mp: MetricProvider, ctx: Context) -> None:
+    ctx.assert_that(mp.null_count("email") / mp.num_rows()).where(name="emails mostly set").is_lt(
+        0.05
+    )
+    ctx.assert_that(
+        mp.count_values("status", ["paid", "pending", "refunded"]) / mp.num_rows()
+    ).where(name="statuses known").is_eq(1)
+    ctx.assert_that(mp.unique_count("customer_id")).where(name="customers seen").is_geq(100)
+
+
+def demo_checks() -> list[Check]:
+    return [orders_volume, orders_prices, orders_contacts]

@@ -1,0 +1,105 @@
+"""Terminal rendering with rich. Nothing below api.py imports this module."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from dqx.common import SEVERITIES, AssertionResult, SymbolInfo
+
+__all__ = ["print_metrics", "print_results", "results_table", "symbols_table"]
+
+_STATUS_STYLE = {"OK": "green", "FAILURE": "bold red", "ERROR": "bold yellow"}
+_STATUS_ORDER = {"FAILURE": 0, "ERROR": 1, "OK": 2}
+
+
+def _format_number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    # repr gives the shortest text that reads back as the same float: no digit lost.
+    return repr(value) if value != int(value) or abs(value) >= 1e16 else str(int(value))
+
+
+def results_table(results: Sequence[AssertionResult], *, title: str | None = None) -> Table:
+    """One row per assertion, failures first, then errors, then passes."""
+    table = Table(title=title, title_justify="left", expand=False)
+    table.add_column("status")
+    table.add_column("sev")
+    table.add_column("check")
+    table.add_column("assertion")
+    table.add_column("value", justify="right")
+    table.add_column("bound")
+    table.add_column("expression / reason", overflow="fold")
+    ordered = sorted(
+        results,
+        key=lambda r: (_STATUS_ORDER[r.status], SEVERITIES.index(r.severity), r.check),
+    )
+    for result in ordered:
+        detail = result.message if result.status == "ERROR" else result.expression
+        # User text goes in as Text, never markup: "[order_id]" must print as written.
+        table.add_row(
+            Text(result.status, style=_STATUS_STYLE[result.status]),
+            Text(result.severity),
+            Text(result.check),
+            Text(result.assertion),
+            Text(_format_number(result.number)),
+            Text(result.bound),
+            Text(detail),
+        )
+    return table
+
+
+def summary_line(results: Sequence[AssertionResult], execution_id: str) -> Text:
+    counts = {status: 0 for status in _STATUS_ORDER}
+    for result in results:
+        counts[result.status] += 1
+    text = Text()
+    text.append(f"{counts['OK']} ok", style="green")
+    text.append(", ")
+    text.append(f"{counts['FAILURE']} failed", style="bold red" if counts["FAILURE"] else "")
+    text.append(", ")
+    text.append(f"{counts['ERROR']} errors", style="bold yellow" if counts["ERROR"] else "")
+    text.append(f"  execution id {execution_id}")
+    return text
+
+
+def print_results(
+    results: Sequence[AssertionResult],
+    execution_id: str,
+    *,
+    title: str | None = None,
+    console: Console | None = None,
+) -> None:
+    console = console or Console()
+    console.print(results_table(results, title=title))
+    console.print(summary_line(results, execution_id))
+
+
+def symbols_table(symbols: Sequence[SymbolInfo], *, title: str | None = None) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column("name")
+    table.add_column("date")
+    table.add_column("dataset")
+    table.add_column("metric", overflow="fold")
+    table.add_column("value", justify="right")
+    table.add_column("origin")
+    for symbol in symbols:
+        number = symbol.value.value_or(None)
+        table.add_row(
+            Text(symbol.name),
+            Text(symbol.yyyy_mm_dd.isoformat()),
+            Text(symbol.dataset or ""),
+            Text(symbol.metric),
+            Text(_format_number(number) if number is not None else "NULL"),
+            Text(symbol.tags.get("__origin", "")),
+        )
+    return table
+
+
+def print_metrics(
+    symbols: Sequence[SymbolInfo], *, title: str | None = None, console: Console | None = None
+) -> None:
+    (console or Console()).print(symbols_table(symbols, title=title))

@@ -1,0 +1,99 @@
+"""Tables of the metric database: dq_metric, dq_run, dq_assertion.
+
+Types are said once on the base (JSON becomes JSONB on PostgreSQL); constraint and
+index names follow one convention so migrations diff cleanly on every backend.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, ClassVar, Literal
+
+from sqlalchemy import JSON, Double, Index, MetaData, String, Text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = ["AssertionRow", "Base", "MetricRow", "Origin", "RunRow"]
+
+Origin = Literal["computed", "history"]
+
+_NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=_NAMING)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        dict[str, Any]: JSON().with_variant(JSONB(), "postgresql"),
+        dict[str, str]: JSON().with_variant(JSONB(), "postgresql"),
+        float: Double(),
+        str: String(255),
+    }
+
+
+class MetricRow(Base):
+    __tablename__ = "dq_metric"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    parameters: Mapped[dict[str, Any]]
+    name: Mapped[str] = mapped_column(Text)
+    dataset: Mapped[str]
+    yyyy_mm_dd: Mapped[dt.date]
+    tags: Mapped[dict[str, str]]
+    # sha256 of (kind, parameters, dataset, tags) in canonical form: history lookups
+    # become one indexed equality on every backend, whatever order tags came in.
+    identity: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float | None]
+    execution_id: Mapped[str] = mapped_column(String(32))
+    origin: Mapped[Origin] = mapped_column(String(16))
+    source_execution_id: Mapped[str | None] = mapped_column(String(32))
+    suite: Mapped[str | None]
+    created: Mapped[dt.datetime]
+
+    __table_args__ = (
+        Index(None, "execution_id"),
+        Index(None, "kind", "dataset", "yyyy_mm_dd"),
+        Index(None, "identity", "yyyy_mm_dd"),
+    )
+
+
+class RunRow(Base):
+    __tablename__ = "dq_run"
+
+    execution_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    suite: Mapped[str]
+    yyyy_mm_dd: Mapped[dt.date]
+    tags: Mapped[dict[str, str]]
+    started: Mapped[dt.datetime]
+    finished: Mapped[dt.datetime | None]
+    status: Mapped[str] = mapped_column(String(16))
+    trace_sampled: Mapped[bool | None]
+    metric_count: Mapped[int]
+    assertions_ok: Mapped[int]
+    assertions_failed: Mapped[int]
+    assertions_error: Mapped[int]
+
+    __table_args__ = (Index(None, "suite", "yyyy_mm_dd"),)
+
+
+class AssertionRow(Base):
+    __tablename__ = "dq_assertion"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    execution_id: Mapped[str] = mapped_column(String(32))
+    check: Mapped[str]
+    assertion: Mapped[str] = mapped_column(Text)
+    severity: Mapped[str] = mapped_column(String(2))
+    status: Mapped[str] = mapped_column(String(8))
+    value: Mapped[float | None]
+    message: Mapped[str | None] = mapped_column(Text)
+    expression: Mapped[str] = mapped_column(Text)
+    bound: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (Index(None, "execution_id"),)

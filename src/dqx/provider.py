@@ -1,0 +1,384 @@
+"""Metric symbols and the expressions built from them.
+
+``MetricProvider`` hands out symbols (``mp.average("price")``); symbols combine with
+``+ - * /``, unary minus, ``abs()`` and numbers into an expression tree of floats.
+Nothing here touches data: an expression only says which metric values, on which
+dataset and date, it needs; the evaluator fills them in.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from dqx.common import DefinitionError
+from dqx.specs import (
+    Average,
+    BindValue,
+    CountValues,
+    CustomSQL,
+    DuplicateCount,
+    Maximum,
+    MetricSpec,
+    Minimum,
+    NullCount,
+    NumRows,
+    Sum,
+    UniqueCount,
+    Variance,
+)
+
+__all__ = [
+    "Abs",
+    "BinOp",
+    "Const",
+    "Expr",
+    "ExtendedMetricProvider",
+    "ExtendedSymbol",
+    "MetricProvider",
+    "MetricSymbol",
+    "Neg",
+    "as_expr",
+]
+
+Number = int | float
+
+
+def as_expr(value: Expr | Number) -> Expr:
+    if isinstance(value, Expr):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise DefinitionError(
+            f"metric expressions combine metrics and numbers, got {type(value).__name__} {value!r}"
+        )
+    return Const(float(value))
+
+
+class Expr:
+    """A node of a metric expression. Immutable; arithmetic builds new nodes."""
+
+    def __add__(self, other: Expr | Number) -> Expr:
+        return BinOp("+", self, as_expr(other))
+
+    def __radd__(self, other: Number) -> Expr:
+        return BinOp("+", as_expr(other), self)
+
+    def __sub__(self, other: Expr | Number) -> Expr:
+        return BinOp("-", self, as_expr(other))
+
+    def __rsub__(self, other: Number) -> Expr:
+        return BinOp("-", as_expr(other), self)
+
+    def __mul__(self, other: Expr | Number) -> Expr:
+        return BinOp("*", self, as_expr(other))
+
+    def __rmul__(self, other: Number) -> Expr:
+        return BinOp("*", as_expr(other), self)
+
+    def __truediv__(self, other: Expr | Number) -> Expr:
+        return BinOp("/", self, as_expr(other))
+
+    def __rtruediv__(self, other: Number) -> Expr:
+        return BinOp("/", as_expr(other), self)
+
+    def __neg__(self) -> Expr:
+        return Neg(self)
+
+    def __pos__(self) -> Expr:
+        return self
+
+    def __abs__(self) -> Expr:
+        return Abs(self)
+
+    def __bool__(self) -> bool:
+        raise DefinitionError(
+            f"{self} has no truth value while checks are declared; compare it with "
+            "ctx.assert_that(...).where(name=...).is_gt(...) and friends"
+        )
+
+    def children(self) -> tuple[Expr, ...]:
+        return ()
+
+    def leaves(self) -> Iterator[MetricSymbol | ExtendedSymbol]:
+        """Every metric the expression reads, depth first."""
+        for child in self.children():
+            yield from child.leaves()
+
+    def map_leaves(
+        self, fn: Callable[[MetricSymbol | ExtendedSymbol], MetricSymbol | ExtendedSymbol]
+    ) -> Expr:
+        raise NotImplementedError
+
+    def precedence(self) -> int:
+        return 100
+
+
+@dataclass(frozen=True, eq=False)
+class Const(Expr):
+    value: float
+
+    def __str__(self) -> str:
+        return repr(self.value) if self.value != int(self.value) else str(int(self.value))
+
+    def map_leaves(
+        self, fn: Callable[[MetricSymbol | ExtendedSymbol], MetricSymbol | ExtendedSymbol]
+    ) -> Expr:
+        return self
+
+
+_PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
+
+
+@dataclass(frozen=True, eq=False)
+class BinOp(Expr):
+    op: Literal["+", "-", "*", "/"]
+    left: Expr
+    right: Expr
+
+    def children(self) -> tuple[Expr, ...]:
+        return (self.left, self.right)
+
+    def precedence(self) -> int:
+        return _PRECEDENCE[self.op]
+
+    def map_leaves(
+        self, fn: Callable[[MetricSymbol | ExtendedSymbol], MetricSymbol | ExtendedSymbol]
+    ) -> Expr:
+        return BinOp(self.op, self.left.map_leaves(fn), self.right.map_leaves(fn))
+
+    def __str__(self) -> str:
+        left = str(self.left)
+        if self.left.precedence() < self.precedence():
+            left = f"({left})"
+        right = str(self.right)
+        # Subtraction and division are not associative: a - (b - c) keeps its brackets.
+        if self.right.precedence() < self.precedence() or (
+            self.op in "-/" and self.right.precedence() == self.precedence()
+        ):
+            right = f"({right})"
+        return f"{left} {self.op} {right}"
+
+
+@dataclass(frozen=True, eq=False)
+class Neg(Expr):
+    operand: Expr
+
+    def children(self) -> tuple[Expr, ...]:
+        return (self.operand,)
+
+    def precedence(self) -> int:
+        return 3
+
+    def map_leaves(
+        self, fn: Callable[[MetricSymbol | ExtendedSymbol], MetricSymbol | ExtendedSymbol]
+    ) -> Expr:
+        return Neg(self.operand.map_leaves(fn))
+
+    def __str__(self) -> str:
+        inner = str(self.operand)
+        return f"-({inner})" if self.operand.precedence() < 100 else f"-{inner}"
+
+
+@dataclass(frozen=True, eq=False)
+class Abs(Expr):
+    operand: Expr
+
+    def children(self) -> tuple[Expr, ...]:
+        return (self.operand,)
+
+    def map_leaves(
+        self, fn: Callable[[MetricSymbol | ExtendedSymbol], MetricSymbol | ExtendedSymbol]
+    ) -> Expr:
+        return Abs(self.operand.map_leaves(fn))
+
+    def __str__(self) -> str:
+        return f"abs({self.operand})"
+
+
+@dataclass(frozen=True, eq=False)
+class MetricSymbol(Expr):
+    """One metric on one dataset, ``lag`` days before the run's date."""
+
+    spec: MetricSpec
+    dataset: str | None = None
+    lag: int = 0
+
+    def leaves(self) -> Iterator[MetricSymbol | ExtendedSymbol]:
+        yield self
+
+    def map_leaves(
+        self, fn: Callable[[MetricSymbol | ExtendedSymbol], MetricSymbol | ExtendedSymbol]
+    ) -> Expr:
+        return fn(self)
+
+    @property
+    def name(self) -> str:
+        return self.spec.name
+
+    @property
+    def key(self) -> tuple[tuple[str, str], str | None, int]:
+        return (self.spec.identity, self.dataset, self.lag)
+
+    def lags(self) -> tuple[int, ...]:
+        return (self.lag,)
+
+    def __str__(self) -> str:
+        if self.lag:
+            return f"{self.spec.name[:-1]}{', ' if self.spec.columns else ''}lag={self.lag})"
+        return self.spec.name
+
+
+ExtendedKind = Literal["day_over_day", "week_over_week", "stddev"]
+
+
+@dataclass(frozen=True, eq=False)
+class ExtendedSymbol(Expr):
+    """A metric computed from a base metric's values on several dates."""
+
+    kind: ExtendedKind
+    base: MetricSymbol
+    offset: int = 0
+    n: int = 0
+
+    def leaves(self) -> Iterator[MetricSymbol | ExtendedSymbol]:
+        yield self
+
+    def map_leaves(
+        self, fn: Callable[[MetricSymbol | ExtendedSymbol], MetricSymbol | ExtendedSymbol]
+    ) -> Expr:
+        return fn(self)
+
+    @property
+    def name(self) -> str:
+        if self.kind == "stddev":
+            return f"stddev({self.base.spec.name}, offset={self.offset}, n={self.n})"
+        return f"{self.kind}({self.base.spec.name})"
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "metric": self.base.spec.kind,
+            "parameters": self.base.spec.parameters,
+        }
+        if self.kind == "stddev":
+            params.update(offset=self.offset, n=self.n)
+        return params
+
+    def base_lags(self) -> tuple[int, ...]:
+        """Days before the run's date whose base values this metric reads."""
+        lag = self.base.lag
+        match self.kind:
+            case "day_over_day":
+                return (lag, lag + 1)
+            case "week_over_week":
+                return (lag, lag + 7)
+            case "stddev":
+                start = lag + self.offset
+                return tuple(range(start, start + self.n))
+
+    def with_base(self, base: MetricSymbol) -> ExtendedSymbol:
+        return replace(self, base=base)
+
+    def __str__(self) -> str:
+        base = str(self.base)
+        if self.kind == "stddev":
+            return f"stddev({base}, offset={self.offset}, n={self.n})"
+        return f"{self.kind}({base})"
+
+
+def _check_lag(lag: object) -> int:
+    if isinstance(lag, bool) or not isinstance(lag, int) or lag < 0:
+        raise DefinitionError(f"lag must be a whole number of days >= 0, got {lag!r}")
+    return lag
+
+
+def _check_dataset(dataset: object) -> str | None:
+    if dataset is not None and (not isinstance(dataset, str) or not dataset):
+        raise DefinitionError(f"dataset must be a non-empty string, got {dataset!r}")
+    return dataset
+
+
+class MetricProvider:
+    """Hands out metric symbols. Every method takes ``dataset=`` and ``lag=``."""
+
+    def __init__(self) -> None:
+        self.ext = ExtendedMetricProvider()
+
+    def _symbol(self, spec: MetricSpec, dataset: str | None, lag: int) -> MetricSymbol:
+        return MetricSymbol(spec, _check_dataset(dataset), _check_lag(lag))
+
+    def num_rows(self, dataset: str | None = None, lag: int = 0) -> MetricSymbol:
+        return self._symbol(NumRows(), dataset, lag)
+
+    def sum(self, column: str, dataset: str | None = None, lag: int = 0) -> MetricSymbol:
+        return self._symbol(Sum(column), dataset, lag)
+
+    def average(self, column: str, dataset: str | None = None, lag: int = 0) -> MetricSymbol:
+        return self._symbol(Average(column), dataset, lag)
+
+    def minimum(self, column: str, dataset: str | None = None, lag: int = 0) -> MetricSymbol:
+        return self._symbol(Minimum(column), dataset, lag)
+
+    def maximum(self, column: str, dataset: str | None = None, lag: int = 0) -> MetricSymbol:
+        return self._symbol(Maximum(column), dataset, lag)
+
+    def variance(self, column: str, dataset: str | None = None, lag: int = 0) -> MetricSymbol:
+        return self._symbol(Variance(column), dataset, lag)
+
+    def null_count(self, column: str, dataset: str | None = None, lag: int = 0) -> MetricSymbol:
+        return self._symbol(NullCount(column), dataset, lag)
+
+    def unique_count(self, column: str, dataset: str | None = None, lag: int = 0) -> MetricSymbol:
+        return self._symbol(UniqueCount(column), dataset, lag)
+
+    def duplicate_count(
+        self, columns: Sequence[str] | str, dataset: str | None = None, lag: int = 0
+    ) -> MetricSymbol:
+        over = (columns,) if isinstance(columns, str) else tuple(columns)
+        return self._symbol(DuplicateCount(over=over), dataset, lag)
+
+    def count_values(
+        self,
+        column: str,
+        values: BindValue | Sequence[BindValue],
+        dataset: str | None = None,
+        lag: int = 0,
+    ) -> MetricSymbol:
+        return self._symbol(CountValues.of(column, values), dataset, lag)
+
+    def custom_sql(self, sql: str, dataset: str | None = None, lag: int = 0) -> MetricSymbol:
+        return self._symbol(CustomSQL.parse(sql), dataset, lag)
+
+
+def _check_base(method: str, metric: object) -> MetricSymbol:
+    if not isinstance(metric, MetricSymbol):
+        raise DefinitionError(
+            f"ext.{method}() takes one metric such as mp.average('price'), got {metric}"
+        )
+    return metric
+
+
+class ExtendedMetricProvider:
+    """Metrics over a base metric's history: ``mp.ext.day_over_day(m)`` and friends."""
+
+    def day_over_day(self, metric: MetricSymbol) -> ExtendedSymbol:
+        """(m(t) - m(t-1)) / m(t-1)."""
+        return ExtendedSymbol("day_over_day", _check_base("day_over_day", metric))
+
+    def week_over_week(self, metric: MetricSymbol) -> ExtendedSymbol:
+        """(m(t) - m(t-7)) / m(t-7)."""
+        return ExtendedSymbol("week_over_week", _check_base("week_over_week", metric))
+
+    def stddev(self, metric: MetricSymbol, offset: int = 0, n: int = 7) -> ExtendedSymbol:
+        """Sample standard deviation of m over the n days ending at t - offset."""
+        base = _check_base("stddev", metric)
+        _check_lag(offset)
+        if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+            raise DefinitionError(f"ext.stddev() needs n >= 2 days, got n={n!r}")
+        return ExtendedSymbol("stddev", base, offset=offset, n=n)
+
+
+def dates_for(key_date: dt.date, lags: Sequence[int]) -> list[dt.date]:
+    return [key_date - dt.timedelta(days=lag) for lag in lags]

@@ -1,0 +1,322 @@
+"""Tracing a run: one trace per run, whose trace id is the run's execution id.
+
+Library code here depends on the OpenTelemetry API only. It never sets the global
+tracer provider, never flushes or shuts one down; :func:`configure` is the explicit
+helper an application (or the dqx CLI) calls to install an SDK provider.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import json
+import os
+import random
+import urllib.parse
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING, Any, Literal
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    Status,
+    StatusCode,
+    TraceFlags,
+    Tracer,
+    TracerProvider,
+)
+
+from dqx.common import DQXError, normalize_execution_id
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
+
+__all__ = [
+    "EVENTS_PER_SPAN",
+    "TraceLinks",
+    "configure",
+    "emit_events",
+    "get_tracer",
+    "record_error",
+    "start_run_span",
+    "trace_url",
+]
+
+#: The SDK keeps the newest 128 events of a span and drops the rest silently, so
+#: events are spread over child spans holding at most this many.
+EVENTS_PER_SPAN = 100
+
+_forced_trace_id: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "dqx_forced_trace_id", default=None
+)
+
+
+def _package_version() -> str:
+    try:
+        return version("dqx")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def get_tracer(provider: TracerProvider | None = None) -> Tracer:
+    """dqx's tracer from ``provider``, else from the global provider as it is now."""
+    source = provider if provider is not None else trace.get_tracer_provider()
+    return source.get_tracer("dqx", _package_version())
+
+
+class _ForcedTraceIdGenerator:
+    """Wraps an SDK tracer's id generator: gives the forced trace id while one is set.
+
+    The forced id lives in a contextvar set only around the root span's start, so
+    concurrent runs in other threads or tasks keep their own ids, and every other
+    span of the application gets ids from the wrapped generator as before.
+    """
+
+    dqx_wrapper = True
+
+    def __init__(self, wrapped: Any) -> None:
+        self._wrapped = wrapped
+
+    def generate_trace_id(self) -> int:
+        forced = _forced_trace_id.get()
+        return forced if forced is not None else int(self._wrapped.generate_trace_id())
+
+    def generate_span_id(self) -> int:
+        return int(self._wrapped.generate_span_id())
+
+    def is_trace_id_random(self) -> bool:
+        # Execution ids are 128 random bits, so the W3C random flag stays true.
+        check = getattr(self._wrapped, "is_trace_id_random", None)
+        return bool(check()) if check is not None else True
+
+
+def _wrap_id_generator(tracer: Tracer) -> bool:
+    generator = getattr(tracer, "id_generator", None)
+    if generator is None:
+        return False
+    if not getattr(generator, "dqx_wrapper", False):
+        tracer.id_generator = _ForcedTraceIdGenerator(generator)  # type: ignore[attr-defined]
+    return True
+
+
+@contextmanager
+def start_run_span(
+    tracer: Tracer, execution_id: str, attributes: Mapping[str, Any]
+) -> Iterator[Span]:
+    """Start ``dqx.suite.run`` as the root of a new trace with trace id = execution id.
+
+    An ambient span (the caller's task, say) becomes a link, not the parent, so every
+    run keeps a trace of its own. The span is current inside the block.
+    """
+    trace_id = int(normalize_execution_id(execution_id), 16)
+    ambient = trace.get_current_span().get_span_context()
+    links = [Link(ambient, {"dqx.link": "caller"})] if ambient.is_valid else []
+    if _wrap_id_generator(tracer):
+        parent_context = Context()
+        token = _forced_trace_id.set(trace_id)
+        try:
+            span = tracer.start_span(
+                "dqx.suite.run", context=parent_context, links=links, attributes=attributes
+            )
+        finally:
+            _forced_trace_id.reset(token)
+    else:
+        # No SDK: a non-recording remote parent carries the id, so log correlation
+        # and traceparent propagation still see the execution id.
+        carrier = NonRecordingSpan(
+            SpanContext(
+                trace_id=trace_id,
+                span_id=random.getrandbits(64) or 1,
+                is_remote=True,
+                trace_flags=TraceFlags(TraceFlags.DEFAULT),
+            )
+        )
+        span = tracer.start_span(
+            "dqx.suite.run",
+            context=trace.set_span_in_context(carrier, Context()),
+            links=links,
+            attributes=attributes,
+        )
+    with trace.use_span(span, end_on_exit=True, record_exception=True):
+        yield span
+
+
+def record_error(span: Span, exc: BaseException) -> None:
+    """Mark ``span`` failed with the exception, when it records."""
+    if span.is_recording():
+        span.record_exception(exc)
+        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+
+
+def emit_events(
+    tracer: Tracer,
+    span_name: str,
+    event_name: str,
+    events: Sequence[Mapping[str, Any]],
+    attributes: Mapping[str, Any] | None = None,
+) -> int:
+    """Emit ``events`` on child spans of the current span, at most 100 per span.
+
+    Returns the number of child spans used.
+    """
+    if not trace.get_current_span().is_recording():
+        return 0
+    spans = 0
+    for start in range(0, len(events), EVENTS_PER_SPAN):
+        chunk = events[start : start + EVENTS_PER_SPAN]
+        span_attributes = {
+            **(attributes or {}),
+            "dqx.events.first": start,
+            "dqx.events.count": len(chunk),
+        }
+        with tracer.start_as_current_span(span_name, attributes=span_attributes) as span:
+            for event in chunk:
+                span.add_event(event_name, attributes=dict(event))
+        spans += 1
+    return spans
+
+
+# -- links ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TraceLinks:
+    """Where a run's trace can be opened."""
+
+    trace_id: str
+    jaeger: str | None = None
+    grafana: str | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        links = {"trace_id": self.trace_id}
+        if self.jaeger:
+            links["jaeger"] = self.jaeger
+        if self.grafana:
+            links["grafana"] = self.grafana
+        return links
+
+
+def trace_url(
+    execution_id: str,
+    jaeger: str | None = None,
+    grafana: str | None = None,
+    tempo_uid: str = "tempo",
+) -> TraceLinks:
+    """Deep links to the run's trace in Jaeger (``/trace/<id>``) and Grafana Explore.
+
+    Base URLs default to the ``DQX_JAEGER_URL`` and ``DQX_GRAFANA_URL`` environment
+    variables; a link is left out when neither says where the back-end is.
+    """
+    trace_id = normalize_execution_id(execution_id)
+    jaeger = jaeger or os.environ.get("DQX_JAEGER_URL")
+    grafana = grafana or os.environ.get("DQX_GRAFANA_URL")
+    jaeger_link = f"{jaeger.rstrip('/')}/trace/{trace_id}" if jaeger else None
+    grafana_link = None
+    if grafana:
+        panes = {
+            "dqx": {
+                "datasource": tempo_uid,
+                "queries": [
+                    {
+                        "refId": "A",
+                        "datasource": {"type": "tempo", "uid": tempo_uid},
+                        "queryType": "traceql",
+                        "query": trace_id,
+                    }
+                ],
+                "range": {"from": "now-30d", "to": "now"},
+            }
+        }
+        query = urllib.parse.urlencode(
+            {"schemaVersion": "1", "panes": json.dumps(panes, separators=(",", ":"))}
+        )
+        grafana_link = f"{grafana.rstrip('/')}/explore?{query}"
+    return TraceLinks(trace_id, jaeger_link, grafana_link)
+
+
+# -- configuration (applications and the CLI only) --------------------------------------
+
+Exporter = Literal["otlp", "file", "console", "none"]
+
+
+def configure(
+    service_name: str = "dqx",
+    exporter: Exporter = "otlp",
+    path: str | os.PathLike[str] = "dqx-traces.jsonl",
+    endpoint: str | None = None,
+    set_global: bool = True,
+) -> SDKTracerProvider:
+    """Build an SDK tracer provider exporting dqx's traces, and install it globally.
+
+    * ``otlp``: OTLP to a collector; ``endpoint`` or the standard ``OTEL_EXPORTER_OTLP_*``
+      variables say where, ``OTEL_EXPORTER_OTLP_PROTOCOL`` picks grpc or http/protobuf.
+    * ``file``: OTLP JSON lines at ``path``, the format of the Collector's file exporter.
+    * ``console``: spans printed to stdout. ``none``: spans kept nowhere.
+
+    ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES`` are honoured. The caller
+    owns the provider: shut it down at exit to flush what is buffered.
+    """
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
+    from opentelemetry.sdk.trace.export import (
+        BatchSpanProcessor,
+        ConsoleSpanExporter,
+        SimpleSpanProcessor,
+        SpanExporter,
+    )
+
+    attributes = {} if os.environ.get("OTEL_SERVICE_NAME") else {"service.name": service_name}
+    provider = SDKTracerProvider(resource=Resource.create(attributes))
+    span_exporter: SpanExporter | None
+    match exporter:
+        case "otlp":
+            span_exporter = _otlp_exporter(endpoint)
+        case "file":
+            from dqx.traces.otlp_file import OTLPJsonFileSpanExporter
+
+            span_exporter = OTLPJsonFileSpanExporter(path)
+        case "console":
+            span_exporter = ConsoleSpanExporter()
+        case "none":
+            span_exporter = None
+        case _:
+            raise DQXError(
+                f"unknown exporter {exporter!r}; use 'otlp', 'file', 'console' or 'none'"
+            )
+    if span_exporter is not None:
+        if exporter == "console":
+            provider.add_span_processor(SimpleSpanProcessor(span_exporter))
+        else:
+            provider.add_span_processor(BatchSpanProcessor(span_exporter))
+    if set_global:
+        trace.set_tracer_provider(provider)
+    return provider
+
+
+def _otlp_exporter(endpoint: str | None) -> Any:
+    protocol = (
+        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
+        or "http/protobuf"
+    )
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+            OTLPSpanExporter as GrpcExporter,
+        )
+
+        return GrpcExporter(endpoint=endpoint) if endpoint else GrpcExporter()
+    if protocol not in ("http/protobuf", "http/json"):
+        raise DQXError(f"unsupported OTLP protocol {protocol!r}; use grpc or http/protobuf")
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
+        OTLPSpanExporter as HttpExporter,
+    )
+
+    if endpoint and not endpoint.rstrip("/").endswith("/v1/traces"):
+        endpoint = endpoint.rstrip("/") + "/v1/traces"
+    return HttpExporter(endpoint=endpoint) if endpoint else HttpExporter()
