@@ -25,7 +25,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-bench: $(STAMP)
+BENCH_STAMP := $(VENV)/.bench-installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	rm -f $(VENV)/.bench-installed-*
+	touch $@
+
+bench: $(BENCH_STAMP)
 	$(BIN)/python bench/run.py
 
 clean:

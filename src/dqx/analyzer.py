@@ -5,9 +5,15 @@ For one dataset and a batch of dates the plan is:
 * one statement holding every *shared* aggregate (counts, sums, averages, min/max,
   variance, filtered counts, custom_sql), grouped by date on a partitioned source;
 * one grouped statement per column set of the DISTINCT-style metrics
-  (``unique_count(c)`` and ``duplicate_count([c])`` over the same columns share it),
-  because DuckDB does not share a scan between DISTINCT aggregates anyway and a
-  GROUP BY over the columns is the cheapest way it computes them.
+  (``unique_count(c)`` and ``duplicate_count([c])`` over the same columns share it).
+  DuckDB does not share a scan between DISTINCT aggregates anyway: on 6M rows
+  (bench/distinct_strategies.py) COUNT(DISTINCT) in the shared statement, separate
+  COUNT(DISTINCT) statements and this grouped shape were within noise of each other
+  (1.36-1.45 s best of 5), so the shape that lets both metrics of a column set share
+  one grouping stays.
+
+A date of the batch without rows still gets every shared value in the same statement:
+a UNION ALL branch over zero rows says what each aggregate is then.
 
 Aggregates are aliased by position (``m_0``, ``m_1``, ...), so a plan always renders to
 the same SQL text. If a statement fails, it is split so only the metrics that caused
@@ -26,9 +32,9 @@ from typing import Any
 from returns.result import Failure, Result, Success
 from sqlglot import exp
 
-from dqx.common import DefinitionError
+from dqx.common import ComputeError, DefinitionError
 from dqx.datasource import DataSource
-from dqx.specs import BindValue, CustomSQL, MetricSpec, NumRows
+from dqx.specs import BindValue, CountValues, CustomSQL, MetricSpec, NumRows
 
 __all__ = ["Analyzer", "Computed", "Statement", "validate_specs"]
 
@@ -74,6 +80,25 @@ def validate_specs(source: DataSource, specs: Iterable[MetricSpec]) -> None:
                     column=column,
                     metric=spec.name,
                 )
+            if isinstance(spec, CountValues):
+                _check_value_types(source, spec, resolved)
+
+
+def _check_value_types(source: DataSource, spec: CountValues, column: str) -> None:
+    # The engine would fail to cast while scanning and take the whole batch with it;
+    # a value that can never match the column's type is a definition error instead.
+    numeric = source.is_numeric(column)
+    text = source.schema[column].upper() == "VARCHAR"
+    for value in spec.values:
+        is_number = isinstance(value, int | float) and not isinstance(value, bool)
+        if (numeric and isinstance(value, str)) or (text and is_number):
+            raise DefinitionError(
+                f"{spec.name}: {value!r} cannot match column {column!r} of dataset "
+                f"{source.name!r}, which is {source.schema[column]}",
+                dataset=source.name,
+                column=column,
+                metric=spec.name,
+            )
 
 
 class Analyzer:
@@ -147,7 +172,6 @@ class Analyzer:
             selections.append(exp.alias_(spec.aggregate(params), f"m_{index}", quoted=True))
         if not selections:
             return True
-        aggregate_params = dict(params)
         query, key_offset = self._select(selections, params, batch.dates)
         sql = query.sql(dialect=self.source.dialect)
         names = ((NumRows().name,) if with_rows else ()) + tuple(spec.name for spec in specs)
@@ -168,7 +192,8 @@ class Analyzer:
                 )
             )
             if record_failure:
-                for spec in specs:
+                failed = [NumRows(), *specs] if with_rows else specs
+                for spec in failed:
                     for day in batch.dates:
                         batch.values[(spec, day)] = Failure(
                             f"{spec.name} on dataset {self.source.name!r} for {day}: "
@@ -176,15 +201,14 @@ class Analyzer:
                         )
             return False
         seconds = time.perf_counter() - started
-        by_date = self._rows_by_date(rows, batch.dates, key_offset)
-        missing_dates = [day for day in batch.dates if day not in by_date]
-        empty_row: tuple[Any, ...] | None = None
-        if missing_dates:
-            empty_row = self._empty_row(selections, aggregate_params, batch)
+        by_date, empty_row = self._split_rows(rows, batch.dates, key_offset)
         scanned = 0
         for day in batch.dates:
             row = by_date.get(day, empty_row)
-            assert row is not None
+            if row is None:
+                raise ComputeError(
+                    f"dataset {self.source.name!r}: the statement returned no row for {day}"
+                )
             offset = 0
             if with_rows:
                 count = row[0] or 0
@@ -207,28 +231,6 @@ class Analyzer:
             )
         )
         return True
-
-    def _empty_row(
-        self, selections: list[exp.Expr], params: dict[str, BindValue], batch: _Batch
-    ) -> tuple[Any, ...]:
-        # SQL decides what an aggregate is over zero rows (COUNT 0, SUM NULL, and whatever
-        # a custom expression makes of it), so ask it rather than guess.
-        query = exp.select(*selections).from_(self.source.table_expression()).where(exp.false())
-        sql = query.sql(dialect=self.source.dialect)
-        started = time.perf_counter()
-        rows = self.source.execute(sql, dict(params))
-        batch.statements.append(
-            Statement(
-                self.source.name,
-                sql,
-                dict(params),
-                (),
-                ("(values over zero rows)",),
-                time.perf_counter() - started,
-                rows_scanned=0,
-            )
-        )
-        return rows[0]
 
     # -- DISTINCT-style metrics ------------------------------------------------------
 
@@ -288,7 +290,7 @@ class Analyzer:
                     )
             return
         seconds = time.perf_counter() - started
-        by_date = self._rows_by_date(rows, batch.dates, 1 if partitioned else 0)
+        by_date, _ = self._split_rows(rows, batch.dates, 1 if partitioned else 0)
         for day in batch.dates:
             row = by_date.get(day)
             for index, spec in enumerate(specs):
@@ -321,7 +323,7 @@ class Analyzer:
         selections: list[exp.Expr],
         params: dict[str, BindValue],
         dates: tuple[dt.date, ...],
-    ) -> tuple[exp.Select, int]:
+    ) -> tuple[exp.Query, int]:
         source = self.source
         if not source.partitioned:
             return exp.select(*selections).from_(source.table_expression()), 0
@@ -330,7 +332,15 @@ class Analyzer:
         date_filter = self._date_filter(params, dates)
         assert date_filter is not None
         query = query.where(date_filter).group_by(exp.Literal.number(1))
-        return query, 1
+        # A date without rows has no group. What each aggregate is over zero rows (COUNT 0,
+        # SUM NULL, whatever a custom expression makes of it) is SQL's to say, so one more
+        # branch over no rows at all answers it, keyed NULL, inside the same statement.
+        empty = (
+            exp.select(exp.alias_(exp.Null(), _DATE_ALIAS, quoted=True), *selections)
+            .from_(source.table_expression())
+            .where(exp.false())
+        )
+        return exp.union(query, empty, distinct=False), 1
 
     def _date_filter(
         self, params: dict[str, BindValue], dates: tuple[dt.date, ...]
@@ -347,12 +357,20 @@ class Analyzer:
             return exp.EQ(this=source.date_key(), expression=placeholders[0])
         return exp.In(this=source.date_key(), expressions=placeholders)
 
-    def _rows_by_date(
+    def _split_rows(
         self, rows: list[tuple[Any, ...]], dates: tuple[dt.date, ...], key_offset: int
-    ) -> dict[dt.date, tuple[Any, ...]]:
+    ) -> tuple[dict[dt.date, tuple[Any, ...]], tuple[Any, ...] | None]:
+        """Rows by date, and the row over zero rows (key NULL) when the statement has one."""
         if key_offset == 0:
-            return {dates[0]: rows[0]} if rows else {}
-        return {self.source.date_from_key(row[0]): row[key_offset:] for row in rows}
+            return ({dates[0]: rows[0]} if rows else {}), None
+        by_date: dict[dt.date, tuple[Any, ...]] = {}
+        empty_row: tuple[Any, ...] | None = None
+        for row in rows:
+            if row[0] is None:
+                empty_row = row[key_offset:]
+            else:
+                by_date[self.source.date_from_key(row[0])] = row[key_offset:]
+        return by_date, empty_row
 
 
 def _computed(value: Any, spec: MetricSpec, dataset: str, day: dt.date) -> Computed:

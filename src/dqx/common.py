@@ -116,7 +116,6 @@ def validate_severity(severity: str, *, where: str) -> Severity:
     raise DefinitionError(
         f"invalid severity {severity!r} for {where}; use one of {', '.join(SEVERITIES)}"
     )
-    return severity
 
 
 def new_execution_id() -> str:

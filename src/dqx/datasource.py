@@ -182,8 +182,13 @@ class DuckRelationDataSource(DataSource):
 
     def _pick_date_column(self, date_column: str | None) -> str | None:
         if date_column is None:
-            return _DEFAULT_DATE_COLUMN if _DEFAULT_DATE_COLUMN in self._schema else None
-        column = self.resolve_column(date_column, metric="date_column")
+            if _DEFAULT_DATE_COLUMN not in self._schema:
+                return None
+            # The default is checked like an explicit choice: a mistyped yyyy_mm_dd would
+            # otherwise match no date and every metric would look like an empty day.
+            column = _DEFAULT_DATE_COLUMN
+        else:
+            column = self.resolve_column(date_column, metric="date_column")
         kind = self._date_kind(column)
         if kind is None:
             raise DefinitionError(
@@ -209,7 +214,7 @@ class DuckRelationDataSource(DataSource):
         return dict(self._schema)
 
     def table_expression(self) -> exp.Expr:
-        return exp.to_table(_VIEW)
+        return exp.Table(this=exp.to_identifier(self._view, quoted=True))
 
     def date_key(self) -> exp.Expr:
         if self.date_column is None:

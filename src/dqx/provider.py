@@ -9,6 +9,7 @@ dataset and date, it needs; the evaluator fills them in.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
@@ -53,7 +54,10 @@ def as_expr(value: Expr | Number) -> Expr:
         raise DefinitionError(
             f"metric expressions combine metrics and numbers, got {type(value).__name__} {value!r}"
         )
-    return Const(float(value))
+    number = float(value)
+    if math.isnan(number):
+        raise DefinitionError("NaN is not a usable number in a metric expression or bound")
+    return Const(number)
 
 
 class Expr:
@@ -98,6 +102,15 @@ class Expr:
             "ctx.assert_that(...).where(name=...).is_gt(...) and friends"
         )
 
+    def _no_comparison(self, other: object) -> bool:
+        # Without this, `mp.num_rows() > 0` is a bare TypeError that does not say what to do.
+        raise DefinitionError(
+            f"{self} is compared while checks are declared, before any value exists; "
+            "use ctx.assert_that(...).where(name=...).is_gt(...) and friends"
+        )
+
+    __lt__ = __le__ = __gt__ = __ge__ = _no_comparison
+
     def children(self) -> tuple[Expr, ...]:
         return ()
 
@@ -120,7 +133,13 @@ class Const(Expr):
     value: float
 
     def __str__(self) -> str:
-        return repr(self.value) if self.value != int(self.value) else str(int(self.value))
+        if math.isfinite(self.value) and self.value.is_integer() and abs(self.value) < 1e16:
+            return str(int(self.value))
+        return repr(self.value)
+
+    def precedence(self) -> int:
+        # A negative number reads like unary minus: 2 - (-1), not 2 - -1.
+        return _UNARY if self.value < 0 else 100
 
     def map_leaves(
         self, fn: Callable[[MetricSymbol | ExtendedSymbol], MetricSymbol | ExtendedSymbol]
@@ -129,6 +148,7 @@ class Const(Expr):
 
 
 _PRECEDENCE = {"+": 1, "-": 1, "*": 2, "/": 2}
+_UNARY = 3
 
 
 @dataclass(frozen=True, eq=False)
@@ -153,10 +173,9 @@ class BinOp(Expr):
         if self.left.precedence() < self.precedence():
             left = f"({left})"
         right = str(self.right)
-        # Subtraction and division are not associative: a - (b - c) keeps its brackets.
-        if self.right.precedence() < self.precedence() or (
-            self.op in "-/" and self.right.precedence() == self.precedence()
-        ):
+        # The text keeps the tree's shape, so a * (b / c) stays bracketed: float
+        # arithmetic is not associative. A signed operand reads a - (-b), not a - -b.
+        if self.right.precedence() <= self.precedence() or self.right.precedence() == _UNARY:
             right = f"({right})"
         return f"{left} {self.op} {right}"
 
@@ -169,7 +188,7 @@ class Neg(Expr):
         return (self.operand,)
 
     def precedence(self) -> int:
-        return 3
+        return _UNARY
 
     def map_leaves(
         self, fn: Callable[[MetricSymbol | ExtendedSymbol], MetricSymbol | ExtendedSymbol]

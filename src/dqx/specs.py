@@ -250,6 +250,12 @@ class CountValues(MetricSpec):
     column: str = ""
     values: tuple[BindValue, ...] = ()
     as_list: bool = False
+    # Python says 1 == 1.0 == True, but they are written, named and stored differently,
+    # so equality (and the plan's dedupe) must tell them apart as identity does.
+    value_types: tuple[str, ...] = field(init=False, default=())
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "value_types", tuple(type(v).__name__ for v in self.values))
 
     @classmethod
     def of(cls, column: str, values: BindValue | Sequence[BindValue]) -> CountValues:
@@ -313,6 +319,8 @@ _FORBIDDEN_FUNCTIONS = frozenset(
         "sniff_csv",
         "range",
         "generate_series",
+        "current_setting",
+        "getvariable",
     }
 )
 _FORBIDDEN_NODES: tuple[type[exp.Expr], ...] = (
@@ -358,26 +366,51 @@ class CustomSQL(MetricSpec):
                 metric=f"custom_sql({text})",
             )
         tree = parsed[0]
+        metric = f"custom_sql({text})"
+        if isinstance(tree, exp.Alias):
+            raise DefinitionError(
+                f"{metric} names its result ({tree.alias!r}); drop the alias: dqx names "
+                "the metric after the expression",
+                metric=metric,
+            )
         for node in tree.walk():
             if isinstance(node, _FORBIDDEN_NODES):
                 raise DefinitionError(
-                    f"custom_sql({text}) may hold one aggregate expression only; "
+                    f"{metric} may hold one aggregate expression only; "
                     f"found {type(node).__name__.lower()} {node.sql('duckdb')!r}",
-                    metric=f"custom_sql({text})",
+                    metric=metric,
                 )
             function_name = _function_name(node)
             if function_name in _FORBIDDEN_FUNCTIONS:
                 raise DefinitionError(
-                    f"custom_sql({text}) may not call {function_name}(): it reads outside "
-                    "the dataset",
-                    metric=f"custom_sql({text})",
+                    f"{metric} may not call {function_name}(): it reads outside the dataset",
+                    metric=metric,
                 )
         if not any(isinstance(node, exp.AggFunc) for node in tree.walk()):
             raise DefinitionError(
-                f"custom_sql({text}) must aggregate over the rows (SUM, COUNT, AVG, ...); "
+                f"{metric} must aggregate over the rows (SUM, COUNT, AVG, ...); "
                 "a per-row expression has no single value",
-                metric=f"custom_sql({text})",
+                metric=metric,
             )
+        for column in tree.find_all(exp.Column):
+            if column.table:
+                # The statement reads one relation; a qualifier can only point elsewhere
+                # (or at a struct field, which struct_extract() reaches unambiguously).
+                raise DefinitionError(
+                    f"{metric} refers to {column.sql('duckdb')!r}; use the dataset's "
+                    "column names without a table or struct qualifier",
+                    metric=metric,
+                    column=column.sql("duckdb"),
+                )
+            if not _inside_aggregate(column):
+                # Caught here rather than by the engine at run time, where it would
+                # take the whole batch down with it.
+                raise DefinitionError(
+                    f"{metric} uses column {column.name!r} outside any aggregate; a "
+                    "per-row value has no single value over the dataset",
+                    metric=metric,
+                    column=column.name,
+                )
         return cls(sql=text, expression=tree)
 
     @property
@@ -398,6 +431,16 @@ class CustomSQL(MetricSpec):
 
     def aggregate(self, params: dict[str, BindValue]) -> exp.Expr:
         return self.expression.copy()
+
+
+def _inside_aggregate(node: exp.Expr) -> bool:
+    parent = node.parent
+    while parent is not None:
+        # FILTER (WHERE ...) belongs to the aggregate it filters.
+        if isinstance(parent, exp.AggFunc | exp.Filter):
+            return True
+        parent = parent.parent
+    return False
 
 
 def _function_name(node: exp.Expr) -> str | None:

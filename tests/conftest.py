@@ -1,0 +1,143 @@
+"""Shared test set-up: the Hypothesis profile and a way to measure metrics through a run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, settings
+from returns.result import Result
+
+from dqx import Context, MetricProvider, ResultKey, VerificationSuite, check
+from dqx.datasource import DuckRelationDataSource
+from dqx.orm.repositories import InMemoryMetricDB
+
+# Moderate by default so `make test` stays fast on two shared cores; raise it locally
+# with HYPOTHESIS_PROFILE=thorough when changing the engine.
+settings.register_profile(
+    "dqx",
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("thorough", parent=settings.get_profile("dqx"), max_examples=300)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dqx"))
+
+DAY = dt.date(2024, 3, 10)
+
+Measure = Callable[..., dict[str, Result[float, str]]]
+
+
+def _measure(
+    table: pa.Table,
+    metrics: Mapping[str, Callable[[MetricProvider], Any]],
+    *,
+    key_date: dt.date = DAY,
+    date_column: str | None = None,
+    name: str = "data",
+) -> dict[str, Result[float, str]]:
+    """Run one suite over ``table`` and return each named metric expression's value.
+
+    Every expression becomes an assertion whose bound is irrelevant: the value (or the
+    reason there is none) is what the test compares with its oracle.
+    """
+
+    @check(name="measure")
+    def measure(mp: MetricProvider, ctx: Context) -> None:
+        for label, build in metrics.items():
+            ctx.assert_that(build(mp)).where(name=label).is_geq(0)
+
+    suite = VerificationSuite([measure], InMemoryMetricDB(), "measure suite")
+    source = DuckRelationDataSource.from_arrow(table, name, date_column=date_column)
+    suite.run([source], ResultKey(key_date))
+    return {result.assertion: result.value for result in suite.collect_results()}
+
+
+@pytest.fixture(scope="session")
+def measure() -> Measure:
+    return _measure
+
+
+# -- PostgreSQL: the server at 127.0.0.1:5432, one fresh database per test session ------
+
+POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+
+
+def _postgres_down() -> str | None:
+    """Why the server cannot be reached, or None when it can."""
+    import psycopg
+
+    try:
+        psycopg.connect(
+            host="127.0.0.1", port=5432, dbname="test", user="postgres", connect_timeout=3
+        ).close()
+    except psycopg.Error as exc:
+        return str(exc).strip().splitlines()[0]
+    return None
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> str:
+    """The server's URL; starts the local cluster if it is down, skips if unreachable."""
+    import shutil
+    import subprocess
+    import time
+    from pathlib import Path
+
+    reason = _postgres_down()
+    if reason and shutil.which("pg_ctlcluster") and Path("/etc/postgresql").is_dir():
+        for version in sorted(p.name for p in Path("/etc/postgresql").iterdir()):
+            subprocess.run(
+                ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"],
+                capture_output=True,
+                check=False,
+                timeout=60,
+            )
+        for _ in range(50):
+            reason = _postgres_down()
+            if reason is None:
+                break
+            time.sleep(0.2)
+    if reason:
+        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 (database test) is unreachable: {reason}")
+    return POSTGRES_SERVER
+
+
+@pytest.fixture(scope="session")
+def postgres_database(postgres_server: str) -> Any:
+    """A database of its own for this test session, dropped at the end."""
+    import secrets
+
+    import psycopg
+    from psycopg import sql
+
+    name = f"dqx_test_{secrets.token_hex(5)}"
+    admin = "host=127.0.0.1 port=5432 dbname=test user=postgres"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+    yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    with psycopg.connect(admin, autocommit=True) as connection:
+        connection.execute(
+            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
+        )
+
+
+@pytest.fixture
+def postgres_url(postgres_database: str) -> Any:
+    """A URL whose tables live in a schema of their own: no test sees another's rows."""
+    import secrets
+
+    import psycopg
+    from psycopg import sql
+
+    schema = f"t_{secrets.token_hex(6)}"
+    conninfo = postgres_database.replace("postgresql+psycopg", "postgresql")
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        connection.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    yield f"{postgres_database}?options=-csearch_path%3D{schema}"
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        connection.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))

@@ -1,0 +1,160 @@
+"""Data sources: Parquet and CSV scanned where they lie, date columns, bad sources."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+from returns.result import Success
+
+from dqx import Context, MetricProvider, ResultKey, VerificationSuite, check
+from dqx.common import DefinitionError
+from dqx.datasource import DuckRelationDataSource
+from dqx.orm.repositories import InMemoryMetricDB
+
+DAY = dt.date(2024, 7, 3)
+
+
+def part(day: dt.date, prices: list[float | None]) -> pa.Table:
+    return pa.table(
+        {
+            "yyyy_mm_dd": pa.array([day] * len(prices), pa.date32()),
+            "price": pa.array(prices, pa.float64()),
+        }
+    )
+
+
+@check(name="Prices")
+def prices(mp: MetricProvider, ctx: Context) -> None:
+    ctx.assert_that(mp.num_rows()).where(name="rows").is_gt(0)
+    ctx.assert_that(mp.sum("price")).where(name="sum").is_gt(0)
+    ctx.assert_that(mp.null_count("price")).where(name="nulls").is_eq(0)
+    ctx.assert_that(mp.num_rows(lag=1)).where(name="rows yesterday").is_gt(0)
+
+
+def run(source: DuckRelationDataSource) -> dict[str, object]:
+    suite = VerificationSuite([prices], InMemoryMetricDB(), "files")
+    suite.run([source], ResultKey(DAY))
+    return {r.assertion: r.value for r in suite.collect_results()}
+
+
+def write_parts(directory: Path) -> pa.Table:
+    parts = [
+        part(DAY - dt.timedelta(days=1), [1.0, 2.0]),
+        part(DAY, [3.0, None, 4.5]),
+        part(DAY, [10.0]),
+    ]
+    for index, table in enumerate(parts):
+        pq.write_table(table, directory / f"part-{index}.parquet")
+    return pa.concat_tables(parts)
+
+
+def expected(table: pa.Table, day: dt.date) -> tuple[int, float, int]:
+    mine = table.filter(pc.equal(table["yyyy_mm_dd"], pa.scalar(day, pa.date32())))
+    return mine.num_rows, pc.sum(mine["price"]).as_py(), mine["price"].null_count
+
+
+def test_parquet_glob_of_several_files_is_one_dataset(tmp_path: Path) -> None:
+    table = write_parts(tmp_path)
+    got = run(DuckRelationDataSource.from_parquet(tmp_path / "*.parquet", "sales"))
+    rows, total, nulls = expected(table, DAY)
+    assert got["rows"] == Success(float(rows))
+    assert got["sum"] == Success(total)
+    assert got["nulls"] == Success(float(nulls))
+    assert got["rows yesterday"] == Success(float(expected(table, DAY - dt.timedelta(1))[0]))
+
+
+def test_parquet_list_of_paths(tmp_path: Path) -> None:
+    table = write_parts(tmp_path)
+    paths = sorted(tmp_path.glob("*.parquet"))
+    got = run(DuckRelationDataSource.from_parquet(paths, "sales"))
+    assert got["rows"] == Success(float(expected(table, DAY)[0]))
+
+
+def test_parquet_is_scanned_at_run_time_not_loaded_up_front(tmp_path: Path) -> None:
+    write_parts(tmp_path)
+    source = DuckRelationDataSource.from_parquet(tmp_path / "*.parquet", "sales")
+    # A file arriving after the source was built is seen: the source is a view over
+    # read_parquet, not a copy of the rows.
+    pq.write_table(part(DAY, [100.0, 200.0]), tmp_path / "late.parquet")
+    got = run(source)
+    assert got["rows"] == Success(6.0)
+    assert got["sum"] == Success(3.0 + 4.5 + 10.0 + 300.0)
+
+
+def test_files_gone_at_run_time_make_errors_not_a_crash(tmp_path: Path) -> None:
+    write_parts(tmp_path)
+    source = DuckRelationDataSource.from_parquet(tmp_path / "part-0.parquet", "sales")
+    (tmp_path / "part-0.parquet").unlink()
+    suite = VerificationSuite([prices], InMemoryMetricDB(), "files")
+    suite.run([source], ResultKey(DAY))
+    results = suite.collect_results()
+    assert {r.status for r in results} == {"ERROR"}
+    for result in results:
+        assert "'sales'" in result.message
+        assert "part-0.parquet" in result.message
+    assert all(s.error for s in suite.statements)
+
+
+def test_csv_with_text_dates(tmp_path: Path) -> None:
+    table = pa.table(
+        {
+            "day": [
+                (DAY - dt.timedelta(1)).isoformat(),
+                DAY.isoformat(),
+                DAY.isoformat(),
+            ],
+            "price": [5.0, 1.5, 2.5],
+        }
+    )
+    pacsv.write_csv(table, tmp_path / "sales.csv")
+    got = run(DuckRelationDataSource.from_csv(tmp_path / "sales.csv", "sales", date_column="day"))
+    assert got == {
+        "rows": Success(2.0),
+        "sum": Success(4.0),
+        "nulls": Success(0.0),
+        "rows yesterday": Success(1.0),
+    }
+
+
+def test_csv_without_date_column_is_a_snapshot(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("price\n1\n2\n")
+    (tmp_path / "b.csv").write_text("price\n4\n")
+    got = run(DuckRelationDataSource.from_csv(tmp_path / "*.csv", "sales"))
+    assert got["rows"] == Success(3.0)
+    assert got["sum"] == Success(7.0)
+    # A snapshot holds only the run's date: no history, so yesterday is an ERROR naming it.
+    message = got["rows yesterday"].failure()  # type: ignore[attr-defined]
+    assert "'sales'" in message and (DAY - dt.timedelta(1)).isoformat() in message
+    assert "num_rows()" in message
+
+
+def test_unknown_date_column_is_refused_with_a_suggestion() -> None:
+    table = pa.table({"event_day": pa.array([DAY], pa.date32()), "x": [1]})
+    with pytest.raises(DefinitionError, match=r"'event_dya'.*did you mean 'event_day'"):
+        DuckRelationDataSource.from_arrow(table, "events", date_column="event_dya")
+
+
+@pytest.mark.parametrize("column", ["x", "yyyy_mm_dd"])
+def test_a_date_column_must_hold_dates(column: str) -> None:
+    table = pa.table({"yyyy_mm_dd": [20240703], "x": [1.5]})
+    with pytest.raises(DefinitionError, match=f"'{column}'.*DATE, TIMESTAMP"):
+        DuckRelationDataSource.from_arrow(
+            table, "events", date_column=None if column == "yyyy_mm_dd" else column
+        )
+
+
+def test_unreadable_inputs_are_definition_errors(tmp_path: Path) -> None:
+    with pytest.raises(DefinitionError, match="'ghost'"):
+        DuckRelationDataSource.from_parquet(tmp_path / "missing-*.parquet", "ghost")
+    with pytest.raises(DefinitionError, match="'ghost'"):
+        DuckRelationDataSource.from_csv(tmp_path / "missing.csv", "ghost")
+    with pytest.raises(DefinitionError, match=r"pyarrow\.Table"):
+        DuckRelationDataSource.from_arrow([1, 2], "ghost")  # type: ignore[arg-type]
+    with pytest.raises(DefinitionError, match="name"):
+        DuckRelationDataSource.from_arrow(pa.table({"x": [1]}), "")
