@@ -1,5 +1,19 @@
 """Storage of metrics, runs and assertion results."""
 
-from dqx.orm.repositories import InMemoryMetricDB, Metric, MetricDB
+from dqx.orm.repositories import (
+    AssertionRecord,
+    InMemoryMetricDB,
+    Metric,
+    MetricDB,
+    RunRecord,
+    metric_identity,
+)
 
-__all__ = ["InMemoryMetricDB", "Metric", "MetricDB"]
+__all__ = [
+    "AssertionRecord",
+    "InMemoryMetricDB",
+    "Metric",
+    "MetricDB",
+    "RunRecord",
+    "metric_identity",
+]

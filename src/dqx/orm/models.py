@@ -1,7 +1,11 @@
 """Tables of the metric database: dq_metric, dq_run, dq_assertion.
 
-Types are said once on the base (JSON becomes JSONB on PostgreSQL); constraint and
-index names follow one convention so migrations diff cleanly on every backend.
+Types are said once on the base (JSON becomes JSONB on PostgreSQL, floats are
+:class:`ExactDouble`, names users choose are unbounded text); constraint and index
+names follow one convention so migrations diff cleanly on every backend.
+
+Any change here needs a new revision in ``dqx/orm/migrations/versions``: the tests
+compare the migrated schema with this metadata.
 """
 
 from __future__ import annotations
@@ -9,9 +13,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar, Literal
 
-from sqlalchemy import JSON, Double, Index, MetaData, String, Text
+from sqlalchemy import JSON, Index, MetaData, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from dqx.orm.types import ExactDouble
 
 __all__ = ["AssertionRow", "Base", "MetricRow", "Origin", "RunRow"]
 
@@ -31,8 +37,9 @@ class Base(DeclarativeBase):
     type_annotation_map: ClassVar[dict[Any, Any]] = {
         dict[str, Any]: JSON().with_variant(JSONB(), "postgresql"),
         dict[str, str]: JSON().with_variant(JSONB(), "postgresql"),
-        float: Double(),
-        str: String(255),
+        float: ExactDouble(),
+        # Suite, check, dataset and metric names are the user's: no length to outgrow.
+        str: Text(),
     }
 
 
@@ -42,7 +49,7 @@ class MetricRow(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
     kind: Mapped[str] = mapped_column(String(64))
     parameters: Mapped[dict[str, Any]]
-    name: Mapped[str] = mapped_column(Text)
+    name: Mapped[str]
     dataset: Mapped[str]
     yyyy_mm_dd: Mapped[dt.date]
     tags: Mapped[dict[str, str]]
@@ -54,6 +61,7 @@ class MetricRow(Base):
     origin: Mapped[Origin] = mapped_column(String(16))
     source_execution_id: Mapped[str | None] = mapped_column(String(32))
     suite: Mapped[str | None]
+    # Naive UTC everywhere: SQLite has no time zones, and one convention beats two.
     created: Mapped[dt.datetime]
 
     __table_args__ = (
@@ -72,6 +80,7 @@ class RunRow(Base):
     tags: Mapped[dict[str, str]]
     started: Mapped[dt.datetime]
     finished: Mapped[dt.datetime | None]
+    # running, passed, failed or persist_failed
     status: Mapped[str] = mapped_column(String(16))
     trace_sampled: Mapped[bool | None]
     metric_count: Mapped[int]
@@ -88,12 +97,12 @@ class AssertionRow(Base):
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
     execution_id: Mapped[str] = mapped_column(String(32))
     check: Mapped[str]
-    assertion: Mapped[str] = mapped_column(Text)
+    assertion: Mapped[str]
     severity: Mapped[str] = mapped_column(String(2))
     status: Mapped[str] = mapped_column(String(8))
     value: Mapped[float | None]
-    message: Mapped[str | None] = mapped_column(Text)
-    expression: Mapped[str] = mapped_column(Text)
-    bound: Mapped[str] = mapped_column(Text)
+    message: Mapped[str | None]
+    expression: Mapped[str]
+    bound: Mapped[str]
 
     __table_args__ = (Index(None, "execution_id"),)

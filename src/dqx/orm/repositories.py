@@ -9,21 +9,45 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import logging
+import re
+import sqlite3
+import threading
+import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, quote_plus
 
-from sqlalchemy import Engine, create_engine, delete, event, insert, select
+from sqlalchemy import (
+    URL,
+    ColumnElement,
+    Engine,
+    create_engine,
+    delete,
+    event,
+    exists,
+    func,
+    insert,
+    make_url,
+    select,
+    type_coerce,
+)
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
-from dqx.common import StoreError, canonical_json, normalize_execution_id
+from dqx.common import (
+    InvalidExecutionIdError,
+    StoreError,
+    canonical_json,
+    normalize_execution_id,
+)
 from dqx.orm.models import AssertionRow, MetricRow, Origin, RunRow
 from dqx.orm.schema import ensure_schema
+from dqx.runlog import get_logger
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -37,11 +61,13 @@ __all__ = [
     "metric_identity",
 ]
 
-log = logging.getLogger(__name__)
+# Records logged during a run carry its execution id.
+log = get_logger(__name__)
 
 # SQLite allows 32766 bound variables per statement; stay far below on every backend.
 _CHUNK = 500
 _BUSY_TIMEOUT_MS = 60_000
+_HEX32 = re.compile(r"[0-9a-f]{32}")
 
 
 def metric_identity(
@@ -77,11 +103,6 @@ class Metric:
     @property
     def identity(self) -> str:
         return metric_identity(self.kind, self.parameters, self.dataset, self.tags)
-
-    def _row(self) -> dict[str, Any]:
-        row = asdict(self)
-        row["identity"] = self.identity
-        return row
 
     @classmethod
     def _from_row(cls, row: MetricRow) -> Metric:
@@ -149,8 +170,8 @@ class RunRecord:
         )
 
 
-def _sqlite_engine(url: str) -> Engine:
-    in_memory = url in ("sqlite://", "sqlite:///:memory:") or "mode=memory" in url
+def _sqlite_engine(url: URL) -> Engine:
+    in_memory = url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
     if in_memory:
         # One connection shared by every session, or each would see its own empty database.
         engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
@@ -163,11 +184,13 @@ def _sqlite_engine(url: str) -> Engine:
         # write lock up front (BEGIN IMMEDIATE) instead of failing to upgrade later.
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
-        if not in_memory:
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
-        cursor.close()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout={_BUSY_TIMEOUT_MS}")
+            if not in_memory:
+                _use_wal(cursor)
+                cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection: Any) -> None:
@@ -177,27 +200,67 @@ def _sqlite_engine(url: str) -> Engine:
     return engine
 
 
-class MetricDB:
-    """The metric database. ``MetricDB("sqlite:///dqx.db")`` or a PostgreSQL URL/Engine."""
+def _use_wal(cursor: Any) -> None:
+    # WAL lets readers run beside the one writer. The mode is stored in the file, so
+    # only the first connection to a fresh file switches it; switching needs an
+    # exclusive lock, which SQLite refuses at once (no busy wait) while a second
+    # process opens the same fresh file: retry until it is in WAL mode.
+    deadline = time.monotonic() + _BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.01)
 
-    def __init__(self, url_or_engine: str | Engine) -> None:
-        if isinstance(url_or_engine, Engine):
-            self._engine = url_or_engine
-        elif isinstance(url_or_engine, str) and url_or_engine:
-            try:
-                if url_or_engine.startswith("sqlite"):
-                    self._engine = _sqlite_engine(url_or_engine)
-                else:
-                    self._engine = create_engine(url_or_engine, pool_pre_ping=True)
-            except (SQLAlchemyError, ImportError, ValueError) as exc:
-                raise StoreError(
-                    f"cannot open metric database {_hide_password(url_or_engine)}: "
-                    f"{type(exc).__name__}: {_hide_in_text(str(exc), url_or_engine)}"
-                ) from None
-        else:
-            raise StoreError(f"MetricDB needs a database URL or an Engine, got {url_or_engine!r}")
-        with self._errors("create the schema"):
-            ensure_schema(self._engine)
+
+def _engine_for(url_or_engine: str | URL | Engine) -> Engine:
+    if isinstance(url_or_engine, Engine):
+        return url_or_engine
+    if not isinstance(url_or_engine, str | URL) or not str(url_or_engine):
+        raise StoreError(
+            # Not the value itself: whatever it is, it may hold a password.
+            f"MetricDB needs a database URL or an Engine, got {type(url_or_engine).__name__}"
+        )
+    try:
+        url = make_url(url_or_engine)
+        if url.drivername in ("postgresql", "postgres"):
+            # dqx depends on psycopg 3, not SQLAlchemy's default psycopg2.
+            url = url.set(drivername="postgresql+psycopg")
+        if url.get_backend_name() == "sqlite":
+            return _sqlite_engine(url)
+        return create_engine(url, pool_pre_ping=True)
+    except (SQLAlchemyError, ImportError, ValueError) as exc:
+        raise StoreError(
+            f"cannot open metric database {_hide_password(url_or_engine)}: "
+            f"{type(exc).__name__}: {_scrub(str(exc), _secrets(url_or_engine))}"
+        ) from None
+
+
+class MetricDB:
+    """The metric database: ``MetricDB("sqlite:///dqx.db")``, a PostgreSQL URL, or an Engine.
+
+    Opening one touches nothing: the schema is created, or migrated, on first use.
+    PostgreSQL URLs use psycopg 3 (``postgresql://`` is read as ``postgresql+psycopg://``).
+    On SQLite files dqx turns on WAL and a busy timeout, so several processes can write
+    to one file; an Engine passed in is used as it is.
+    """
+
+    def __init__(self, url_or_engine: str | URL | Engine) -> None:
+        self._engine = _engine_for(url_or_engine)
+        self._secrets = _secrets(self._engine.url)
+        self._schema_ready = False
+        self._schema_lock = threading.Lock()
+        # An in-memory database is one connection; sessions of several threads on it
+        # would interleave their transactions.
+        self._serial: threading.RLock | None = (
+            threading.RLock() if isinstance(self._engine.pool, StaticPool) else None
+        )
 
     @property
     def engine(self) -> Engine:
@@ -211,52 +274,76 @@ class MetricDB:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
 
+    def ensure_schema(self) -> None:
+        """Create or migrate the schema now rather than on first use."""
+        if self._schema_ready:
+            return
+        with self._schema_lock:
+            if self._schema_ready:
+                return
+            with self._errors("create or migrate its schema"):
+                ensure_schema(self._engine)
+            self._schema_ready = True
+
     @contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
         try:
             yield
         except SQLAlchemyError as exc:
             detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+            first = _scrub(detail[0] if detail else "", self._secrets)
             raise StoreError(
-                f"metric database {self.url} could not {doing}: "
-                f"{type(exc).__name__}: {detail[0] if detail else ''}"
+                f"metric database {self.url} could not {doing}: {type(exc).__name__}: {first}"
             ) from exc
 
     @contextmanager
     def _session(self, *, write: bool) -> Iterator[Session]:
-        connection = self._engine.connect().execution_options(dqx_write=write)
-        try:
-            with Session(bind=connection) as session, session.begin():
-                yield session
-        finally:
-            connection.close()
+        self.ensure_schema()
+        with self._serial or nullcontext():
+            connection = self._engine.connect().execution_options(dqx_write=write)
+            try:
+                with Session(bind=connection) as session, session.begin():
+                    yield session
+            finally:
+                connection.close()
 
     # -- writes ---------------------------------------------------------------------
 
     def persist(self, metrics: Iterable[Metric]) -> int:
-        """Write metrics in one transaction; all or none. Returns how many were written."""
-        rows = [metric._row() for metric in metrics]
+        """Write metrics in one transaction; all or none. Returns how many were written.
+
+        A metric that cannot be stored (a bad date, execution id or origin) raises
+        :class:`StoreError` naming it before anything is written.
+        """
+        # Most of a batch shares one execution id: check each distinct id once.
+        checked: dict[str, str] = {}
+        rows = [_metric_row(metric, checked) for metric in metrics]
         if not rows:
             return 0
         with self._errors(f"persist {len(rows)} metrics"), self._session(write=True) as session:
-            session.execute(insert(MetricRow), rows)
+            # One executemany: SQLite runs it as a prepared loop, psycopg 3 pipelines it.
+            session.connection().execute(insert(MetricRow), rows)
         return len(rows)
 
     def record_run(self, run: RunRecord, assertions: Sequence[AssertionRecord] = ()) -> None:
         """Write or update a run's record and replace its assertion results."""
-        with self._errors(f"record run {run.execution_id}"), self._session(write=True) as session:
-            session.merge(RunRow(**asdict(run)))
-            session.execute(
-                delete(AssertionRow).where(AssertionRow.execution_id == run.execution_id)
-            )
+        execution_id = normalize_execution_id(run.execution_id)
+        row = {**asdict(run), "execution_id": execution_id}
+        with self._errors(f"record run {execution_id}"), self._session(write=True) as session:
+            session.merge(RunRow(**row))
+            session.execute(delete(AssertionRow).where(AssertionRow.execution_id == execution_id))
             if assertions:
-                session.execute(
+                session.connection().execute(
                     insert(AssertionRow),
-                    [{"execution_id": run.execution_id, **asdict(a)} for a in assertions],
+                    [{"execution_id": execution_id, **asdict(a)} for a in assertions],
                 )
 
     def delete_before(self, day: dt.date) -> int:
-        """Delete metrics dated before ``day`` and runs about dates before it."""
+        """Delete metrics dated before ``day``, and runs about dates before it with their
+        assertion results. Returns how many metrics were deleted. Nothing expires unless
+        this is called."""
+        if isinstance(day, dt.datetime) or not isinstance(day, dt.date):
+            raise StoreError(f"delete_before needs a datetime.date, got {day!r}")
         with self._errors(f"delete metrics before {day}"), self._session(write=True) as session:
             deleted = session.execute(delete(MetricRow).where(MetricRow.yyyy_mm_dd < day))
             old_runs = select(RunRow.execution_id).where(RunRow.yyyy_mm_dd < day)
@@ -267,7 +354,11 @@ class MetricDB:
     # -- reads ----------------------------------------------------------------------
 
     def latest(self, wanted: Iterable[tuple[str, dt.date]]) -> dict[tuple[str, dt.date], Metric]:
-        """The newest computed value of each (identity, date) pair that history holds."""
+        """The newest computed value of each (identity, date) pair that history holds.
+
+        Values other runs took from history are copies and never count; neither do
+        NULLs, which are no value to reuse.
+        """
         pairs = set(wanted)
         if not pairs:
             return {}
@@ -281,7 +372,8 @@ class MetricDB:
                     .where(MetricRow.identity.in_(identities[start : start + _CHUNK]))
                     .where(MetricRow.yyyy_mm_dd.in_(dates))
                     .where(MetricRow.origin == "computed")
-                    .order_by(MetricRow.created)
+                    .where(MetricRow.value.is_not(None))
+                    .order_by(MetricRow.created, MetricRow.id)
                 )
                 for row in session.scalars(query):
                     key = (row.identity, row.yyyy_mm_dd)
@@ -296,7 +388,12 @@ class MetricDB:
             self._errors(f"read metrics of run {execution_id}"),
             self._session(write=False) as session,
         ):
-            rows = session.scalars(select(MetricRow).where(MetricRow.execution_id == execution_id))
+            query = (
+                select(MetricRow)
+                .where(MetricRow.execution_id == execution_id)
+                .order_by(MetricRow.yyyy_mm_dd, MetricRow.name, MetricRow.dataset)
+            )
+            rows = session.scalars(query)
             return [Metric._from_row(row) for row in rows]
 
     def run(self, execution_id: str) -> RunRecord | None:
@@ -374,10 +471,24 @@ class MetricDB:
             query = query.where(MetricRow.execution_id == normalize_execution_id(execution_id))
         if origin is not None:
             query = query.where(MetricRow.origin == origin)
-        for key, value in (tags or {}).items():
-            query = query.where(MetricRow.tags[key].as_string() == value)
+        if tags:
+            query = query.where(*self._has_tags(tags))
         with self._errors("load metrics"), self._session(write=False) as session:
             return [Metric._from_row(row) for row in session.scalars(query)]
+
+    def _has_tags(self, tags: Mapping[str, str]) -> list[ColumnElement[bool]]:
+        # Tag keys are the user's: any character, quotes and non-ASCII included, which
+        # JSON path expressions mangle. PostgreSQL compares JSONB by containment;
+        # SQLite looks each pair up among the decoded pairs json_each yields.
+        if self._engine.dialect.name == "postgresql":
+            return [type_coerce(MetricRow.tags, JSONB).contains(dict(tags))]
+        conditions: list[ColumnElement[bool]] = []
+        for key, value in tags.items():
+            pairs = func.json_each(MetricRow.tags).table_valued("key", "value")
+            conditions.append(
+                exists().select_from(pairs).where(pairs.c.key == key, pairs.c.value == value)
+            )
+        return conditions
 
     def load_table(self, **filters: Any) -> pa.Table:
         """:meth:`load` as a pyarrow Table, tags and parameters as JSON text."""
@@ -430,20 +541,81 @@ class InMemoryMetricDB(MetricDB):
         super().__init__("sqlite://")
 
 
-def _hide_password(url: str) -> str:
-    try:
-        from sqlalchemy.engine import make_url
+def _hex_id(value: str, checked: dict[str, str]) -> str:
+    known = checked.get(value)
+    if known is None:
+        known = checked[value] = normalize_execution_id(value)
+    return known
 
+
+def _metric_row(metric: Metric, checked: dict[str, str]) -> dict[str, Any]:
+    def bad(problem: str) -> StoreError:
+        return StoreError(
+            f"cannot persist metric {getattr(metric, 'name', metric)!r} of dataset "
+            f"{getattr(metric, 'dataset', '?')!r} for {getattr(metric, 'yyyy_mm_dd', '?')}: "
+            f"{problem}"
+        )
+
+    if not isinstance(metric, Metric):
+        raise bad(f"expected a Metric, got {type(metric).__name__}")
+    day = metric.yyyy_mm_dd
+    if isinstance(day, dt.datetime) or not isinstance(day, dt.date):
+        raise bad(f"yyyy_mm_dd must be a datetime.date, got {day!r}")
+    value = metric.value
+    if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+        raise bad(f"value must be a float or None, got {value!r}")
+    if metric.origin not in ("computed", "history"):
+        raise bad(f"origin must be 'computed' or 'history', got {metric.origin!r}")
+    for key, tag in metric.tags.items():
+        if not isinstance(key, str) or not isinstance(tag, str):
+            raise bad(f"tags must map strings to strings, got {key!r}: {tag!r}")
+    try:
+        execution_id = _hex_id(metric.execution_id, checked)
+        source = metric.source_execution_id
+        source_execution_id = _hex_id(source, checked) if source is not None else None
+        # A uuid4 hex, as Metric makes them; the dashed form is accepted too.
+        metric_id = metric.id if _HEX32.fullmatch(metric.id) else uuid.UUID(metric.id).hex
+    except (InvalidExecutionIdError, ValueError, TypeError, AttributeError) as exc:
+        raise bad(str(exc)) from None
+    return {
+        "id": metric_id,
+        "kind": metric.kind,
+        "parameters": metric.parameters,
+        "name": metric.name,
+        "dataset": metric.dataset,
+        "yyyy_mm_dd": day,
+        "tags": metric.tags,
+        "identity": metric.identity,
+        "value": None if value is None else float(value),
+        "execution_id": execution_id,
+        "origin": metric.origin,
+        "source_execution_id": source_execution_id,
+        "suite": metric.suite,
+        "created": metric.created,
+    }
+
+
+def _hide_password(url: str | URL) -> str:
+    try:
         return make_url(url).render_as_string(hide_password=True)
     except (SQLAlchemyError, ValueError):
         return "<unparseable database URL>"
 
 
-def _hide_in_text(text: str, url: str) -> str:
+def _secrets(url: str | URL) -> list[str]:
+    """What must never be shown of a URL: its password as given and as URL-encoded."""
     try:
-        from sqlalchemy.engine import make_url
-
         password = make_url(url).password
     except (SQLAlchemyError, ValueError):
-        return text.replace(url, "<database URL>")
-    return text.replace(str(password), "***") if password else text
+        # Unparseable, so no telling where the password is: hide the whole text.
+        return [str(url)]
+    if not password:
+        return []
+    password = str(password)
+    return sorted({password, quote(password, safe=""), quote_plus(password)}, key=len)[::-1]
+
+
+def _scrub(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text

@@ -1,23 +1,160 @@
-"""Creating the schema on first use, safely when several processes start at once."""
+"""The metric database's schema: created and migrated on first use, by alembic.
+
+The migration scripts ship inside the package (``dqx/orm/migrations``), so users
+need no alembic.ini. Several processes may open a fresh database at the same
+moment: on PostgreSQL the migration runs under a transaction-scoped advisory lock;
+on SQLite under the write lock that ``BEGIN IMMEDIATE`` takes (engines MetricDB
+builds issue it for ``dqx_write`` connections), with a retry for engines a caller
+built without it. Whoever gets the lock second finds the schema current and
+leaves it alone.
+"""
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, inspect
-from sqlalchemy.exc import SQLAlchemyError
+import time
 
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from alembic.util.exc import CommandError
+from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+
+from dqx.common import StoreError
 from dqx.orm.models import Base
+from dqx.runlog import get_logger
 
-__all__ = ["ensure_schema"]
+__all__ = ["current_revision", "ensure_schema", "head_revision", "migration_config"]
+
+# Records logged during a run carry its execution id.
+log = get_logger(__name__)
+
+_SCRIPT_LOCATION = "dqx.orm:migrations"
+# Any fixed 64-bit key will do as long as nothing else in the database uses it;
+# these are the bytes of "dqx.sch".
+_PG_LOCK_KEY = 0x6471782E736368
+_ATTEMPTS = 6
+# The revision whose tables the pre-alembic dqx made with create_all(), and their
+# columns, frozen here: later revisions change the models, not the baseline.
+_BASELINE = "0001"
+_BASELINE_COLUMNS = {
+    "dq_metric": (
+        "id kind parameters name dataset yyyy_mm_dd tags identity value execution_id origin "
+        "source_execution_id suite created"
+    ),
+    "dq_run": (
+        "execution_id suite yyyy_mm_dd tags started finished status trace_sampled metric_count "
+        "assertions_ok assertions_failed assertions_error"
+    ),
+    "dq_assertion": (
+        "id execution_id check assertion severity status value message expression bound"
+    ),
+}
+
+
+def migration_config(connection: Connection | None = None) -> Config:
+    """An alembic Config for the packaged migrations, optionally bound to a connection."""
+    config = Config()
+    config.set_main_option("script_location", _SCRIPT_LOCATION)
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    head = ScriptDirectory.from_config(migration_config()).get_current_head()
+    assert head is not None, "the packaged migrations have no head revision"
+    return head
+
+
+def current_revision(connection: Connection) -> str | None:
+    """The revision the database is at; None for a database alembic never touched."""
+    return MigrationContext.configure(connection).get_current_revision()
 
 
 def ensure_schema(engine: Engine) -> None:
-    tables = set(Base.metadata.tables)
-    if tables <= set(inspect(engine).get_table_names()):
+    """Bring the database to the newest schema; cheap when it already is."""
+    script = ScriptDirectory.from_config(migration_config())
+    head = script.get_current_head()
+    with engine.connect() as connection:
+        current = current_revision(connection)
+    if current == head:
+        return
+    if current is not None:
+        _known(script, current, head)
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            _migrate(engine, script)
+            return
+        except SQLAlchemyError as exc:
+            # A concurrent creator may have won a race this engine could not lock
+            # against ("table already exists", "database is locked"): fine if the
+            # schema is now current, worth another try if the database was busy.
+            with engine.connect() as connection:
+                if current_revision(connection) == head:
+                    return
+            if attempt == _ATTEMPTS or not _busy(exc):
+                raise
+            time.sleep(0.05 * 2**attempt)
+
+
+def _migrate(engine: Engine, script: ScriptDirectory) -> None:
+    head = script.get_current_head()
+    with engine.connect().execution_options(dqx_write=True) as connection, connection.begin():
+        if connection.dialect.name == "postgresql":
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _PG_LOCK_KEY})
+        current = current_revision(connection)
+        if current == head:
+            return
+        if current is None and _has_dqx_tables(connection):
+            _adopt(connection)
+        else:
+            _known(script, current, head)
+        log.info("migrating the metric database from %s to %s", current or "nothing", head)
+        command.upgrade(migration_config(connection), "head")
+
+
+def _known(script: ScriptDirectory, current: str | None, head: str | None) -> None:
+    if current is None:
         return
     try:
-        Base.metadata.create_all(engine, checkfirst=True)
-    except SQLAlchemyError:
-        # Another process may have created the tables between our look and our
-        # CREATE; that is success. Anything else is a real failure.
-        if not tables <= set(inspect(engine).get_table_names()):
-            raise
+        script.get_revision(current)
+    except CommandError:
+        raise StoreError(
+            f"the metric database's schema is at revision {current!r}, which this version "
+            f"of dqx does not know (its newest is {head!r}); it was migrated by a newer dqx: "
+            "upgrade dqx to use it"
+        ) from None
+
+
+def _has_dqx_tables(connection: Connection) -> bool:
+    return bool(set(Base.metadata.tables) & set(inspect(connection).get_table_names()))
+
+
+def _adopt(connection: Connection) -> None:
+    # Databases from before migrations have the baseline's tables and columns but no
+    # version table: record them as the baseline, so later revisions apply on top.
+    inspector = inspect(connection)
+    present = set(inspector.get_table_names())
+    for table, columns in _BASELINE_COLUMNS.items():
+        if table not in present:
+            missing = f"table {table}"
+        else:
+            have = {column["name"] for column in inspector.get_columns(table)}
+            lacking = sorted(set(columns.split()) - have)
+            missing = f"columns {', '.join(lacking)} of {table}" if lacking else ""
+        if missing:
+            raise StoreError(
+                f"the metric database has dqx tables but no migration history, and lacks "
+                f"{missing}; it was not made by dqx: use another database"
+            )
+    log.info("adopting an unversioned metric database as revision %s", _BASELINE)
+    command.stamp(migration_config(connection), _BASELINE)
+
+
+def _busy(exc: SQLAlchemyError) -> bool:
+    if not isinstance(exc, OperationalError):
+        return False
+    message = str(exc.orig).lower()
+    return "locked" in message or "busy" in message

@@ -1,0 +1,151 @@
+"""The schema: made by the packaged migrations on first use, equal to the models, race-safe."""
+
+from __future__ import annotations
+
+import datetime as dt
+import multiprocessing
+import queue
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, text
+
+from dqx.common import StoreError, new_execution_id
+from dqx.orm.models import Base
+from dqx.orm.repositories import Metric, MetricDB
+from dqx.orm.schema import current_revision, head_revision
+
+DAY = dt.date(2024, 3, 10)
+WORKERS = 4
+
+
+def _metric(execution_id: str, name: str = "num_rows()") -> Metric:
+    return Metric("num_rows", {}, name, "orders", DAY, {"env": "prod"}, 7.0, execution_id)
+
+
+def test_migrated_schema_equals_the_models(db: MetricDB) -> None:
+    db.ensure_schema()
+    with db.engine.connect() as connection:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        assert compare_metadata(context, Base.metadata) == []
+        assert current_revision(connection) == head_revision()
+
+
+def test_json_columns_are_jsonb_on_postgresql(postgres_url: str) -> None:
+    db = MetricDB(postgres_url)
+    try:
+        db.ensure_schema()
+        with db.engine.connect() as connection:
+            types = dict(
+                connection.execute(
+                    text(
+                        "SELECT column_name, data_type FROM information_schema.columns "
+                        "WHERE table_schema = current_schema() AND table_name = 'dq_metric'"
+                    )
+                ).all()
+            )
+        assert types["tags"] == types["parameters"] == "jsonb"
+        assert types["value"] == "double precision"
+    finally:
+        db.dispose()
+
+
+def test_opening_touches_nothing_until_first_use(tmp_path: Path) -> None:
+    path = tmp_path / "later.db"
+    db = MetricDB(f"sqlite:///{path}")
+    assert not path.exists()
+    assert db.runs() == []
+    assert path.exists()
+
+
+def test_a_database_from_before_migrations_is_adopted_with_its_rows(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = create_engine(url)
+    Base.metadata.create_all(engine)
+    run = new_execution_id()
+    MetricDB(engine).persist([_metric(run)])
+    with engine.begin() as connection:
+        connection.execute(text("DROP TABLE alembic_version"))
+    engine.dispose()
+
+    db = MetricDB(url)
+    assert [m.value for m in db.metrics_for_execution(run)] == [7.0]
+    with db.engine.connect() as connection:
+        assert current_revision(connection) == head_revision()
+
+
+def test_foreign_tables_of_the_same_name_are_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'foreign.db'}"
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE dq_metric (id INTEGER PRIMARY KEY, v REAL)"))
+    engine.dispose()
+    with pytest.raises(StoreError, match=r"lacks columns .*execution_id.* of dq_metric"):
+        MetricDB(url).runs()
+
+
+def test_a_schema_from_a_newer_dqx_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'newer.db'}"
+    MetricDB(url).runs()
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+    engine.dispose()
+    with pytest.raises(StoreError, match=r"revision '9999'.*newer dqx"):
+        MetricDB(url).persist([_metric(new_execution_id())])
+
+
+def _first_use(url: str, barrier: Any, results: Any, worker: int) -> None:
+    try:
+        db = MetricDB(url)
+        barrier.wait(timeout=60)
+        run = new_execution_id()
+        db.persist([_metric(run, f"m{worker}")])
+        results.put((worker, run, None))
+    except Exception as exc:  # reported to the parent, which fails the test with it
+        results.put((worker, None, f"{type(exc).__name__}: {exc}"))
+
+
+def _race_to_create(url: str) -> list[str]:
+    context = multiprocessing.get_context("spawn")
+    barrier = context.Barrier(WORKERS)
+    results = context.Queue()
+    workers = [
+        context.Process(target=_first_use, args=(url, barrier, results, i)) for i in range(WORKERS)
+    ]
+    for process in workers:
+        process.start()
+    outcomes = []
+    for _ in workers:
+        try:
+            outcomes.append(results.get(timeout=120))
+        except queue.Empty:
+            break
+    for process in workers:
+        process.join(timeout=30)
+    errors = [error for _, _, error in outcomes if error]
+    assert not errors, errors
+    assert len(outcomes) == WORKERS
+    return [run for _, run, _ in outcomes]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
+def test_processes_creating_the_schema_at_once_all_succeed(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'fresh.db'}"
+    else:
+        url = request.getfixturevalue("postgres_url")
+    runs = _race_to_create(url)
+    db = MetricDB(url)
+    try:
+        with db.engine.connect() as connection:
+            versions = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+            assert versions == [(head_revision(),)]
+        assert sorted(len(db.metrics_for_execution(run)) for run in runs) == [1] * WORKERS
+    finally:
+        db.dispose()
