@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
-from opentelemetry.trace import TracerProvider
+from opentelemetry.trace import Status, StatusCode, TracerProvider
 from returns.result import Failure, Success
 
 from dqx.analyzer import Analyzer, Computed, Statement, validate_specs
@@ -518,15 +518,25 @@ class VerificationSuite:
                 counts["ERROR"],
             )
             if persist_error:
+                # Only a recorded trace holds the metrics; a sampled-out or SDK-less
+                # run must not send the user looking for one.
+                recovery = (
+                    f"every metric is in trace {execution_id}; recover them with "
+                    f"`dqx reconcile {execution_id} --recover` or "
+                    "dqx.reconcile(db, execution_id, source).recover(db), or"
+                    if trace_sampled
+                    else f"trace {execution_id} was not recorded (sampled out or no "
+                    "OpenTelemetry SDK), so the metrics are not in a trace;"
+                )
                 error = PersistError(
                     f"suite {self._name!r} ran, but its {len(metrics)} metrics could not be "
                     f"written to {self._db.url}: {persist_error}. Results are available from "
-                    f"collect_results(), and every metric is in trace {execution_id}; "
-                    f"recover them with `dqx reconcile {execution_id} --recover` or "
-                    "dqx.reconcile(db, execution_id, source).recover(db)",
+                    f"collect_results(); {recovery} write them from this process with "
+                    "db.persist(suite.result.metrics) once the database is back",
                     execution_id=execution_id,
                 )
-                record_error(root, error)
+                # Raised inside the root span, which records it: no record_error here,
+                # or the root would carry the exception twice.
                 raise error
         return result
 
@@ -645,6 +655,24 @@ class VerificationSuite:
                     failed = [s for s in ran if s.error]
                     if failed:
                         span.set_attribute("dqx.statement.errors", [s.error or "" for s in failed])
+                        # The analyzer turned the engine's exceptions into values; put
+                        # them back on the span as exception events so back-ends flag it.
+                        for statement in failed:
+                            span.add_event(
+                                "exception",
+                                {
+                                    "exception.type": (statement.error or "").split(":")[0],
+                                    "exception.message": statement.error or "",
+                                    "db.statement": statement.sql,
+                                },
+                            )
+                        span.set_status(
+                            Status(
+                                StatusCode.ERROR,
+                                f"{len(failed)} of {len(ran)} statement(s) failed on "
+                                f"dataset {dataset!r}",
+                            )
+                        )
                 run_log.info(
                     "analyzed %d metrics on %s for %d date(s) in %d statement(s), %.3fs",
                     len(specs),

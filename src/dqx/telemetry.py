@@ -16,7 +16,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -33,6 +33,7 @@ from opentelemetry.trace import (
 )
 
 from dqx.common import DQXError, normalize_execution_id
+from dqx.runlog import run_scope
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
@@ -91,9 +92,12 @@ class _ForcedTraceIdGenerator:
         return int(self._wrapped.generate_span_id())
 
     def is_trace_id_random(self) -> bool:
-        # Execution ids are 128 random bits, so the W3C random flag stays true.
+        # A forced id is an execution id: 128 random bits, whatever the wrapped
+        # generator would say of its own ids.
+        if _forced_trace_id.get() is not None:
+            return True
         check = getattr(self._wrapped, "is_trace_id_random", None)
-        return bool(check()) if check is not None else True
+        return bool(check()) if check is not None else False
 
 
 def _wrap_id_generator(tracer: Tracer) -> bool:
@@ -112,7 +116,8 @@ def start_run_span(
     """Start ``dqx.suite.run`` as the root of a new trace with trace id = execution id.
 
     An ambient span (the caller's task, say) becomes a link, not the parent, so every
-    run keeps a trace of its own. The span is current inside the block.
+    run keeps a trace of its own. The span is current inside the block, and dqx's log
+    records emitted there carry the execution id (:mod:`dqx.runlog`).
     """
     trace_id = int(normalize_execution_id(execution_id), 16)
     ambient = trace.get_current_span().get_span_context()
@@ -143,7 +148,10 @@ def start_run_span(
             links=links,
             attributes=attributes,
         )
-    with trace.use_span(span, end_on_exit=True, record_exception=True):
+    with (
+        run_scope(normalize_execution_id(execution_id)),
+        trace.use_span(span, end_on_exit=True, record_exception=True),
+    ):
         yield span
 
 
@@ -257,12 +265,19 @@ def configure(
     * ``otlp``: OTLP to a collector; ``endpoint`` or the standard ``OTEL_EXPORTER_OTLP_*``
       variables say where, ``OTEL_EXPORTER_OTLP_PROTOCOL`` picks grpc or http/protobuf.
     * ``file``: OTLP JSON lines at ``path``, the format of the Collector's file exporter.
-    * ``console``: spans printed to stdout. ``none``: spans kept nowhere.
+    * ``console``: spans printed to stdout.
+    * ``none``: no trace at all. Runs are sampled out, so ``dq_run.trace_sampled`` is
+      false and reconciliation expects no trace; the execution id still flows through
+      the span context to logs and propagated headers.
 
-    ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES`` are honoured. The caller
-    owns the provider: shut it down at exit to flush what is buffered.
+    ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES`` are honoured (a service
+    name set there wins over ``service_name``), as are the SDK's own variables
+    (``OTEL_TRACES_SAMPLER``, ``OTEL_BSP_*``, ``OTEL_SDK_DISABLED``). The caller owns
+    the provider: shut it down at exit to flush what is buffered. With ``set_global``
+    the provider becomes the process's global one; OpenTelemetry allows that once, so
+    a second global install raises :class:`DQXError` instead of being ignored.
     """
-    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.resources import OTELResourceDetector, Resource
     from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
     from opentelemetry.sdk.trace.export import (
         BatchSpanProcessor,
@@ -271,8 +286,20 @@ def configure(
         SpanExporter,
     )
 
-    attributes = {} if os.environ.get("OTEL_SERVICE_NAME") else {"service.name": service_name}
-    provider = SDKTracerProvider(resource=Resource.create(attributes))
+    if exporter not in get_args(Exporter):
+        raise DQXError(f"unknown exporter {exporter!r}; use 'otlp', 'file', 'console' or 'none'")
+    # The environment names the service when it says anything; the argument is the
+    # fallback, since its default cannot be told apart from an explicit choice.
+    from_env = OTELResourceDetector().detect().attributes.get("service.name")
+    attributes = {} if from_env else {"service.name": service_name}
+    resource = Resource.create(attributes)
+    if exporter == "none":
+        # Recording spans nobody exports would mark runs as traced when no trace exists.
+        from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+
+        provider = SDKTracerProvider(resource=resource, sampler=ALWAYS_OFF)
+    else:
+        provider = SDKTracerProvider(resource=resource)
     span_exporter: SpanExporter | None
     match exporter:
         case "otlp":
@@ -283,12 +310,8 @@ def configure(
             span_exporter = OTLPJsonFileSpanExporter(path)
         case "console":
             span_exporter = ConsoleSpanExporter()
-        case "none":
+        case _:  # "none", checked above
             span_exporter = None
-        case _:
-            raise DQXError(
-                f"unknown exporter {exporter!r}; use 'otlp', 'file', 'console' or 'none'"
-            )
     if span_exporter is not None:
         if exporter == "console":
             provider.add_span_processor(SimpleSpanProcessor(span_exporter))
@@ -296,6 +319,15 @@ def configure(
             provider.add_span_processor(BatchSpanProcessor(span_exporter))
     if set_global:
         trace.set_tracer_provider(provider)
+        if trace.get_tracer_provider() is not provider:
+            # The API logs and ignores a second install; a silent no-op would send
+            # this provider's spans nowhere while the caller believes otherwise.
+            provider.shutdown()
+            raise DQXError(
+                "a global tracer provider is already installed; call "
+                "configure(..., set_global=False) and pass the provider to "
+                "VerificationSuite(..., tracer_provider=provider)"
+            )
     return provider
 
 
@@ -311,8 +343,13 @@ def _otlp_exporter(endpoint: str | None) -> Any:
         )
 
         return GrpcExporter(endpoint=endpoint) if endpoint else GrpcExporter()
-    if protocol not in ("http/protobuf", "http/json"):
-        raise DQXError(f"unsupported OTLP protocol {protocol!r}; use grpc or http/protobuf")
+    if protocol != "http/protobuf":
+        # OpenTelemetry Python has no http/json exporter: sending protobuf to a
+        # receiver told to expect JSON would fail on every export, so say so now.
+        raise DQXError(
+            f"unsupported OTLP protocol {protocol!r} (from OTEL_EXPORTER_OTLP_PROTOCOL); "
+            "use grpc or http/protobuf"
+        )
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
         OTLPSpanExporter as HttpExporter,
     )

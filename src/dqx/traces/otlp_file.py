@@ -49,11 +49,20 @@ def spans_to_otlp_json(spans: Sequence[ReadableSpan]) -> dict[str, Any]:
 
 
 class OTLPJsonFileSpanExporter(SpanExporter):
-    """Appends each batch of spans to a file as one line of OTLP JSON."""
+    """Appends each export call's spans to a file as one line of OTLP JSON.
+
+    One line per export call, like the Collector's file exporter writes one line per
+    request it receives. The file is opened for each line and written with a single
+    append, so a rotated-away file is simply started anew, and several processes can
+    share one file on a local file system without interleaving their lines. A path
+    ending in ``.gz`` gets one gzip member per line: concatenated members are one
+    valid gzip stream, which ``gzip.open`` and ``zcat`` read as the plain lines.
+    """
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self._path = Path(path)
         self._lock = threading.Lock()
+        self._closed = False
 
     @property
     def path(self) -> Path:
@@ -62,20 +71,38 @@ class OTLPJsonFileSpanExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         import json
 
+        if self._closed:
+            return SpanExportResult.FAILURE
         if not spans:
             return SpanExportResult.SUCCESS
-        line = json.dumps(spans_to_otlp_json(spans), separators=(",", ":")) + "\n"
+        line = (json.dumps(spans_to_otlp_json(spans), separators=(",", ":")) + "\n").encode()
+        if self._path.suffix == ".gz":
+            import gzip
+
+            line = gzip.compress(line)
         try:
             with self._lock:
                 self._path.parent.mkdir(parents=True, exist_ok=True)
-                with self._path.open("a", encoding="utf-8") as handle:
-                    handle.write(line)
+                _append(self._path, line)
         except OSError:
             return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
 
     def shutdown(self) -> None:
-        return None
+        self._closed = True
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
+        # Nothing is buffered: every export has reached the file when it returns.
         return True
+
+
+def _append(path: Path, data: bytes) -> None:
+    # O_APPEND puts every write at the current end, even with other writers.
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view)
+            view = view[written:]
+    finally:
+        os.close(fd)
