@@ -14,7 +14,7 @@ from dqx.common import AssertionResult, DQXError, ResultKey, SymbolInfo
 if TYPE_CHECKING:
     from dqx import telemetry
     from dqx.api import Context, VerificationSuite, check
-    from dqx.data import metrics_by_execution_id, reconcile  # type: ignore[attr-defined]
+    from dqx.data import metrics_by_execution_id, reconcile
     from dqx.provider import MetricProvider
 
 __all__ = [

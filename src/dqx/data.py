@@ -1,15 +1,145 @@
-"""Reading a run's metrics back: from the database, and reconciled against its trace."""
+"""Reading a run's metrics back: from the database, and reconciled against its trace.
+
+A run writes each metric twice: a row in ``dq_metric`` and a ``dqx.metric`` event in
+its trace, both carrying the metric's id. :func:`metrics_by_execution_id` reads the
+rows (and, given a trace source, the union of both records); :func:`reconcile`
+compares the two record by record, and :meth:`Reconciliation.recover` writes back the
+metrics only the trace kept, under the same id, so recovering twice writes nothing
+the second time.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import datetime as dt
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any, Literal
 
 from returns.result import Failure, Result, Success
 
-from dqx.common import SymbolInfo, normalize_execution_id
+from dqx.common import (
+    SymbolInfo,
+    TraceReadError,
+    canonical_json,
+    normalize_execution_id,
+)
+from dqx.orm.models import Origin
 from dqx.orm.repositories import Metric, MetricDB
+from dqx.traces.model import SpanEvent, Trace, TraceSource, TraceSpan
 
-__all__ = ["metrics_by_execution_id"]
+if TYPE_CHECKING:
+    import pyarrow as pa
+
+__all__ = [
+    "Mismatch",
+    "Reconciliation",
+    "metrics_by_execution_id",
+    "metrics_table",
+    "reconcile",
+]
+
+#: Values closer than this, relative to the larger, are the same value: the trace
+#: carries the exact float, so anything beyond rounding noise is a real difference.
+RELATIVE_TOLERANCE = 1e-12
+
+METRIC_EVENT = "dqx.metric"
+_TAG_PREFIX = "dqx.tags."
+_ORIGINS: tuple[Origin, ...] = ("computed", "history")
+
+RecordOrigin = Literal["db+trace", "db", "trace"]
+
+
+# -- the trace's record ---------------------------------------------------------------
+
+
+def _required(attributes: Mapping[str, Any], key: str, where: str) -> str:
+    value = attributes.get(key)
+    if value is None or value == "":
+        raise TraceReadError(f"{where}: dqx.metric event without {key}")
+    return str(value)
+
+
+def _event_value(attributes: Mapping[str, Any], where: str) -> float | None:
+    value = attributes.get("dqx.metric.value")
+    if value is None:
+        return None  # the run emits no value for SQL NULL
+    if isinstance(value, bool):
+        raise TraceReadError(f"{where}: dqx.metric.value is a boolean ({value!r})")
+    try:
+        return float(value)
+    except (TypeError, ValueError) as exc:
+        raise TraceReadError(f"{where}: dqx.metric.value {value!r} is not a number") from exc
+
+
+def _metric_from_event(
+    span: TraceSpan, event: SpanEvent, index: int, execution_id: str, suite: str | None
+) -> Metric:
+    attributes = event.attributes
+    where = f"trace {execution_id}, span {span.name} {span.span_id}, event {index}"
+    metric_id = _required(attributes, "dqx.metric.id", where)
+    where = f"{where} (metric {metric_id})"
+    try:
+        parameters = json.loads(str(attributes.get("dqx.metric.parameters", "{}")))
+        day = dt.date.fromisoformat(_required(attributes, "dqx.date", where))
+    except ValueError as exc:
+        raise TraceReadError(f"{where}: {exc}") from exc
+    if not isinstance(parameters, dict):
+        raise TraceReadError(f"{where}: dqx.metric.parameters is not a JSON object")
+    origin = str(attributes.get("dqx.metric.origin", "computed"))
+    if origin not in _ORIGINS:
+        raise TraceReadError(f"{where}: unknown dqx.metric.origin {origin!r}")
+    source = attributes.get("dqx.metric.source_execution_id")
+    created = dt.datetime.fromtimestamp(event.time_unix_nano / 1e9, dt.UTC).replace(tzinfo=None)
+    return Metric(
+        kind=_required(attributes, "dqx.metric.kind", where),
+        parameters=parameters,
+        name=_required(attributes, "dqx.metric.name", where),
+        dataset=_required(attributes, "dqx.dataset", where),
+        yyyy_mm_dd=day,
+        tags={
+            key.removeprefix(_TAG_PREFIX): str(value)
+            for key, value in attributes.items()
+            if key.startswith(_TAG_PREFIX)
+        },
+        value=_event_value(attributes, where),
+        execution_id=execution_id,
+        origin="history" if origin == "history" else "computed",
+        source_execution_id=str(source) if source else None,
+        suite=suite,
+        id=metric_id,
+        created=created,
+    )
+
+
+def _trace_metrics(trace: Trace) -> dict[str, Metric]:
+    """The metrics a run's trace records, by metric id (first event of an id wins)."""
+    execution_id = normalize_execution_id(trace.trace_id)
+    root = trace.root
+    suite_name = root.attributes.get("dqx.suite.name") if root is not None else None
+    suite = str(suite_name) if suite_name is not None else None
+    metrics: dict[str, Metric] = {}
+    for index, (span, event) in enumerate(trace.events(METRIC_EVENT)):
+        metric = _metric_from_event(span, event, index, execution_id, suite)
+        metrics.setdefault(metric.id, metric)
+    return metrics
+
+
+def _fetch(source: TraceSource, execution_id: str) -> Trace | None:
+    get_trace = getattr(source, "get_trace", None)
+    if not callable(get_trace):
+        raise TraceReadError(
+            f"{source!r} is not a trace source: pass InMemoryTraceSource, OTLPFileTraceSource, "
+            "JaegerTraceSource, TempoTraceSource or anything with get_trace(trace_id)"
+        )
+    trace = get_trace(execution_id)
+    if trace is not None and not isinstance(trace, Trace):
+        raise TraceReadError(f"{source!r}.get_trace returned {type(trace).__name__}, not a Trace")
+    return trace
+
+
+# -- metrics_by_execution_id ----------------------------------------------------------
 
 
 def _value(metric: Metric) -> Result[float, str]:
@@ -20,27 +150,334 @@ def _value(metric: Metric) -> Result[float, str]:
     return Success(float(metric.value))
 
 
-def _symbols(metrics: Sequence[Metric], execution_id: str) -> list[SymbolInfo]:
-    ordered = sorted(metrics, key=lambda m: (m.yyyy_mm_dd, m.name, m.dataset))
-    return [
-        SymbolInfo(
-            name=f"m_{index}",
-            metric=metric.name,
-            dataset=metric.dataset,
-            value=_value(metric),
-            yyyy_mm_dd=metric.yyyy_mm_dd,
-            suite=metric.suite,
-            tags={**metric.tags, "__execution_id": execution_id},
+def _order(metric: Metric) -> tuple[dt.date, str, str, str]:
+    return (metric.yyyy_mm_dd, metric.name, metric.dataset, metric.id)
+
+
+def _symbols(
+    metrics: Iterable[tuple[Metric, RecordOrigin | None]], execution_id: str
+) -> list[SymbolInfo]:
+    ordered = sorted(metrics, key=lambda pair: _order(pair[0]))
+    symbols = []
+    for index, (metric, origin) in enumerate(ordered, start=1):
+        tags = {**metric.tags, "__execution_id": execution_id}
+        if origin is not None:
+            tags["__origin"] = origin
+        symbols.append(
+            SymbolInfo(
+                name=f"m_{index}",
+                metric=metric.name,
+                dataset=metric.dataset,
+                value=_value(metric),
+                yyyy_mm_dd=metric.yyyy_mm_dd,
+                suite=metric.suite,
+                tags=tags,
+            )
         )
-        for index, metric in enumerate(ordered, start=1)
-    ]
+    return symbols
 
 
-def metrics_by_execution_id(db: MetricDB, execution_id: str) -> list[SymbolInfo]:
+def metrics_by_execution_id(
+    db: MetricDB, execution_id: str, *, trace: TraceSource | None = None
+) -> list[SymbolInfo]:
     """Every metric the run persisted, lagged and extended ones included.
 
-    Sorted by (date, metric name) and named ``m_1..m_n``. Accepts the dashed UUID form;
-    an id that is not 32 hex digits raises ValueError; an unknown id gives ``[]``.
+    Sorted by (date, metric name) and named ``m_1..m_n``; tags are the run's tags plus
+    ``__execution_id``. Accepts the dashed UUID form; an id that is not 32 hex digits
+    raises ValueError; an unknown id gives ``[]``.
+
+    With ``trace=`` a trace source, the list is the union of the database and the trace
+    (a metric the database lost is still there), and each symbol's tags say where it
+    was found in ``__origin``: ``"db+trace"``, ``"db"`` or ``"trace"``.
     """
     execution_id = normalize_execution_id(execution_id)
-    return _symbols(db.metrics_for_execution(execution_id), execution_id)
+    stored = db.metrics_for_execution(execution_id)
+    if trace is None:
+        return _symbols(((m, None) for m in stored), execution_id)
+    found = _fetch(trace, execution_id)
+    traced = _trace_metrics(found) if found is not None else {}
+    pairs: list[tuple[Metric, RecordOrigin | None]] = [
+        (metric, "db+trace" if metric.id in traced else "db") for metric in stored
+    ]
+    stored_ids = {metric.id for metric in stored}
+    pairs.extend((m, "trace") for m in traced.values() if m.id not in stored_ids)
+    return _symbols(pairs, execution_id)
+
+
+def metrics_table(symbols: Sequence[SymbolInfo]) -> pa.Table:
+    """:func:`metrics_by_execution_id`'s list as a pyarrow Table, for notebooks.
+
+    ``value`` is null where the symbol holds a Failure, whose reason is in ``error``.
+    """
+    import pyarrow as pa
+
+    values: list[float | None] = []
+    errors: list[str | None] = []
+    for symbol in symbols:
+        match symbol.value:
+            case Success(number):
+                values.append(float(number))
+                errors.append(None)
+            case Failure(reason):
+                values.append(None)
+                errors.append(str(reason))
+    plain_tags = [
+        {k: v for k, v in s.tags.items() if k not in ("__execution_id", "__origin")}
+        for s in symbols
+    ]
+    schema = pa.schema(
+        [
+            ("name", pa.string()),
+            ("metric", pa.string()),
+            ("dataset", pa.string()),
+            ("yyyy_mm_dd", pa.date32()),
+            ("value", pa.float64()),
+            ("error", pa.string()),
+            ("suite", pa.string()),
+            ("execution_id", pa.string()),
+            ("origin", pa.string()),
+            ("tags", pa.string()),
+        ]
+    )
+    return pa.table(
+        {
+            "name": [s.name for s in symbols],
+            "metric": [s.metric for s in symbols],
+            "dataset": [s.dataset for s in symbols],
+            "yyyy_mm_dd": [s.yyyy_mm_dd for s in symbols],
+            "value": values,
+            "error": errors,
+            "suite": [s.suite for s in symbols],
+            "execution_id": [s.tags.get("__execution_id") for s in symbols],
+            "origin": [s.tags.get("__origin") for s in symbols],
+            "tags": [canonical_json(tags) for tags in plain_tags],
+        },
+        schema=schema,
+    )
+
+
+# -- reconcile ------------------------------------------------------------------------
+
+
+def _same_value(a: float | None, b: float | None) -> bool:
+    if a is None or b is None:
+        return a is None and b is None
+    if math.isnan(a) or math.isnan(b):
+        return math.isnan(a) and math.isnan(b)
+    if a == b:
+        return True
+    return abs(a - b) <= RELATIVE_TOLERANCE * max(abs(a), abs(b))
+
+
+def _differences(stored: Metric, traced: Metric) -> tuple[str, ...]:
+    fields: list[str] = []
+    if not _same_value(stored.value, traced.value):
+        fields.append("value")
+    pairs: list[tuple[str, Any, Any]] = [
+        ("name", stored.name, traced.name),
+        ("kind", stored.kind, traced.kind),
+        ("parameters", canonical_json(stored.parameters), canonical_json(traced.parameters)),
+        ("dataset", stored.dataset, traced.dataset),
+        ("yyyy_mm_dd", stored.yyyy_mm_dd, traced.yyyy_mm_dd),
+        ("tags", canonical_json(stored.tags), canonical_json(traced.tags)),
+        ("origin", stored.origin, traced.origin),
+        ("source_execution_id", stored.source_execution_id, traced.source_execution_id),
+    ]
+    fields.extend(name for name, left, right in pairs if left != right)
+    return tuple(fields)
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    """One metric both records hold, with different contents."""
+
+    db: Metric
+    trace: Metric
+    #: What differs: "value" (beyond 1e-12 relative), "name", "dataset", "tags", ...
+    fields: tuple[str, ...]
+
+    @property
+    def id(self) -> str:
+        return self.db.id
+
+    def __str__(self) -> str:
+        what = ", ".join(
+            f"value {self.db.value!r} in db vs {self.trace.value!r} in trace"
+            if name == "value"
+            else name
+            for name in self.fields
+        )
+        return f"{self.db.name} on {self.db.dataset} for {self.db.yyyy_mm_dd}: {what}"
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """How a run's database record and its trace agree, metric by metric (by id).
+
+    ``missing_in_trace`` is filled only when the trace was found: a trace not expected
+    (sampled out) or not yet available is not evidence against the database.
+    """
+
+    execution_id: str
+    trace_found: bool
+    trace_expected: bool
+    matched: list[Metric] = field(default_factory=list)
+    missing_in_db: list[Metric] = field(default_factory=list)
+    missing_in_trace: list[Metric] = field(default_factory=list)
+    mismatched: list[Mismatch] = field(default_factory=list)
+    #: Where the trace was read (URL or files); empty when it was not found.
+    trace_origin: str = ""
+    #: How many metrics the database holds for the run.
+    db_count: int = 0
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Both records agree, or no trace was expected and the database has the run."""
+        if self.trace_expected and not self.trace_found:
+            return False
+        return not (self.missing_in_db or self.missing_in_trace or self.mismatched)
+
+    @property
+    def summary(self) -> str:
+        """One line for logs and alerts."""
+        head = f"run {self.execution_id}"
+        if not self.trace_found:
+            if not self.trace_expected:
+                return (
+                    f"{head}: ok; trace not expected (sampled out), "
+                    f"{self.db_count} metrics in the database"
+                )
+            return (
+                f"{head}: NOT OK; trace not found, {self.db_count} metrics in the database "
+                "cannot be checked against it"
+            )
+        counts = (
+            f"{len(self.matched)} matched, {len(self.missing_in_db)} missing in db, "
+            f"{len(self.missing_in_trace)} missing in trace, {len(self.mismatched)} mismatched"
+        )
+        verdict = "ok" if self.ok else "NOT OK"
+        hint = "; recover() writes the missing ones back" if self.missing_in_db else ""
+        return f"{head}: {verdict}; {counts} (trace from {self.trace_origin}){hint}"
+
+    def __str__(self) -> str:
+        return self.summary
+
+    def recover(self, db: MetricDB) -> int:
+        """Write the metrics only the trace holds back to ``db``, under the run's id.
+
+        Metrics keep their ids, and ones ``db`` already holds are skipped, so a second
+        call (or a call racing a late original write) writes nothing. Returns how many
+        metrics were written.
+        """
+        if not self.missing_in_db:
+            return 0
+        present = {metric.id for metric in db.metrics_for_execution(self.execution_id)}
+        todo = [metric for metric in self.missing_in_db if metric.id not in present]
+        if not todo:
+            return 0
+        written = db.persist(todo)
+        run = db.run(self.execution_id)
+        if run is not None:
+            # The run record counted 0 metrics when the write failed; make it say what
+            # the database now holds, keeping its assertion results.
+            db.record_run(
+                replace(run, metric_count=len(present) + written),
+                db.assertions(self.execution_id),
+            )
+        return written
+
+    def to_arrow(self) -> pa.Table:
+        """One row per metric of either record, with its ``status``.
+
+        status is "matched", "missing_in_db", "missing_in_trace" or "mismatched";
+        ``differs`` lists the fields a mismatched metric disagrees on.
+        """
+        import pyarrow as pa
+
+        rows: list[tuple[str, Metric, float | None, float | None, str | None]] = []
+        rows.extend(("matched", m, m.value, m.value, None) for m in self.matched)
+        rows.extend(("missing_in_db", m, None, m.value, None) for m in self.missing_in_db)
+        rows.extend(("missing_in_trace", m, m.value, None, None) for m in self.missing_in_trace)
+        rows.extend(
+            ("mismatched", x.db, x.db.value, x.trace.value, ",".join(x.fields))
+            for x in self.mismatched
+        )
+        rows.sort(key=lambda row: _order(row[1]))
+        schema = pa.schema(
+            [
+                ("execution_id", pa.string()),
+                ("status", pa.string()),
+                ("id", pa.string()),
+                ("name", pa.string()),
+                ("kind", pa.string()),
+                ("dataset", pa.string()),
+                ("yyyy_mm_dd", pa.date32()),
+                ("origin", pa.string()),
+                ("db_value", pa.float64()),
+                ("trace_value", pa.float64()),
+                ("differs", pa.string()),
+                ("tags", pa.string()),
+            ]
+        )
+        return pa.table(
+            {
+                "execution_id": [self.execution_id] * len(rows),
+                "status": [row[0] for row in rows],
+                "id": [row[1].id for row in rows],
+                "name": [row[1].name for row in rows],
+                "kind": [row[1].kind for row in rows],
+                "dataset": [row[1].dataset for row in rows],
+                "yyyy_mm_dd": [row[1].yyyy_mm_dd for row in rows],
+                "origin": [row[1].origin for row in rows],
+                "db_value": [row[2] for row in rows],
+                "trace_value": [row[3] for row in rows],
+                "differs": [row[4] for row in rows],
+                "tags": [canonical_json(row[1].tags) for row in rows],
+            },
+            schema=schema,
+        )
+
+
+def reconcile(db: MetricDB, execution_id: str, source: TraceSource) -> Reconciliation:
+    """Compare the run's metrics in ``db`` with the ``dqx.metric`` events of its trace.
+
+    Metrics are matched by id. ``trace_expected`` comes from ``dq_run.trace_sampled``
+    (a run without a run record is assumed traced).
+    """
+    execution_id = normalize_execution_id(execution_id)
+    stored = {metric.id: metric for metric in db.metrics_for_execution(execution_id)}
+    run = db.run(execution_id)
+    expected = run is None or run.trace_sampled is None or bool(run.trace_sampled)
+    trace = _fetch(source, execution_id)
+    if trace is None:
+        return Reconciliation(
+            execution_id,
+            trace_found=False,
+            trace_expected=expected,
+            db_count=len(stored),
+        )
+    traced = _trace_metrics(trace)
+    matched: list[Metric] = []
+    mismatched: list[Mismatch] = []
+    for metric_id, metric in stored.items():
+        other = traced.get(metric_id)
+        if other is None:
+            continue
+        differences = _differences(metric, other)
+        if differences:
+            mismatched.append(Mismatch(metric, other, differences))
+        else:
+            matched.append(metric)
+    return Reconciliation(
+        execution_id,
+        trace_found=True,
+        trace_expected=expected,
+        matched=sorted(matched, key=_order),
+        missing_in_db=sorted((m for i, m in traced.items() if i not in stored), key=_order),
+        missing_in_trace=sorted((m for i, m in stored.items() if i not in traced), key=_order),
+        mismatched=sorted(mismatched, key=lambda x: _order(x.db)),
+        trace_origin=trace.origin,
+        db_count=len(stored),
+        warnings=trace.warnings,
+    )

@@ -1,0 +1,321 @@
+"""metrics_by_execution_id and reconcile, through the public API on real runs.
+
+Runs go through DuckDB into a SQLite file, traced by the real SDK into memory; the
+trace is read back with InMemoryTraceSource or from OTLP JSON lines.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from returns.result import Failure, Success
+from sqlalchemy import text
+from traces.backends import (
+    DAY,
+    Traced,
+    many_metrics_check,
+    run_suite,
+    write_otlp_lines,
+)
+
+from dqx import metrics_by_execution_id, reconcile
+from dqx.common import InvalidExecutionIdError
+from dqx.data import Reconciliation, metrics_table
+from dqx.orm.repositories import Metric, MetricDB
+from dqx.traces import InMemoryTraceSource, OTLPFileTraceSource
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[MetricDB]:
+    store = MetricDB(f"sqlite:///{tmp_path / 'dqx.db'}")
+    yield store
+    store.dispose()
+
+
+@pytest.fixture
+def traced() -> Iterator[Traced]:
+    tracing = Traced()
+    yield tracing
+    tracing.provider.shutdown()
+
+
+def _delete_rows(db: MetricDB, execution_id: str, names: list[str] | None = None) -> None:
+    """Lose (some of) a run's rows, as a failed or partial write would."""
+    query = "DELETE FROM dq_metric WHERE execution_id = :e"
+    with db.engine.begin() as connection:
+        if names is None:
+            connection.execute(text(query), {"e": execution_id})
+        for name in names or ():
+            connection.execute(text(query + " AND name = :n"), {"e": execution_id, "n": name})
+
+
+# -- metrics_by_execution_id --------------------------------------------------------------
+
+
+def test_every_metric_of_the_run_comes_back_sorted_named_and_tagged(
+    db: MetricDB, traced: Traced
+) -> None:
+    suite = run_suite(db, traced, tags={"env": "prod", "region": "eu"})
+    other = run_suite(db, traced)  # another run in the same database stays out
+    assert suite.result is not None and other.result is not None
+
+    symbols = metrics_by_execution_id(db, suite.execution_id)
+
+    expected = sorted((m.yyyy_mm_dd, m.name, m.value) for m in suite.result.metrics)
+    assert [(s.yyyy_mm_dd, s.metric, s.value.unwrap()) for s in symbols] == expected
+    assert [s.name for s in symbols] == [f"m_{i}" for i in range(1, len(symbols) + 1)]
+    # The lagged value and the extended metric are part of the run's record.
+    assert (DAY - dt.timedelta(days=1), "sum(price)") in {(s.yyyy_mm_dd, s.metric) for s in symbols}
+    assert "day_over_day(sum(price))" in {s.metric for s in symbols}
+    for symbol in symbols:
+        assert isinstance(symbol.value, Success) and isinstance(symbol.value.unwrap(), float)
+        assert symbol.tags == {
+            "env": "prod",
+            "region": "eu",
+            "__execution_id": suite.execution_id,
+        }
+        assert symbol.dataset == "orders" and symbol.suite == "Orders"
+
+
+def test_the_dashed_uuid_form_of_an_execution_id_is_the_same_run(
+    db: MetricDB, traced: Traced
+) -> None:
+    suite = run_suite(db, traced)
+    dashed = str(uuid.UUID(suite.execution_id))
+
+    assert metrics_by_execution_id(db, dashed) == metrics_by_execution_id(db, suite.execution_id)
+    assert metrics_by_execution_id(db, dashed.upper())
+
+
+@pytest.mark.parametrize("bad", ["", "abc", "g" * 32, "a" * 31, "a" * 33])
+def test_a_malformed_execution_id_is_a_value_error(db: MetricDB, bad: str) -> None:
+    with pytest.raises(ValueError, match="execution id") as raised:
+        metrics_by_execution_id(db, bad)
+    assert isinstance(raised.value, InvalidExecutionIdError)
+
+
+def test_an_unknown_execution_id_has_no_metrics(db: MetricDB) -> None:
+    assert metrics_by_execution_id(db, "0" * 32) == []
+
+
+def test_a_null_value_comes_back_as_a_failure_naming_the_metric(db: MetricDB) -> None:
+    execution_id = "1" * 32
+    db.persist(
+        [
+            Metric(
+                "average",
+                {"column": "price"},
+                "average(price)",
+                "orders",
+                DAY,
+                {},
+                None,
+                execution_id,
+            ),
+        ]
+    )
+    (symbol,) = metrics_by_execution_id(db, execution_id)
+    assert isinstance(symbol.value, Failure) and "average(price)" in symbol.value.failure()
+
+
+def test_with_a_trace_the_list_is_the_union_marked_with_its_origin(
+    db: MetricDB, traced: Traced
+) -> None:
+    suite = run_suite(db, traced)
+    assert suite.result is not None
+    source = InMemoryTraceSource(traced.exporter)
+    both = metrics_by_execution_id(db, suite.execution_id, trace=source)
+    assert {s.tags["__origin"] for s in both} == {"db+trace"}
+
+    _delete_rows(db, suite.execution_id, ["num_rows()"])
+    extra = Metric(
+        "sum",
+        {"column": "price"},
+        "sum(price)",
+        "orders",
+        DAY + dt.timedelta(days=1),
+        {"env": "test"},
+        1.5,
+        suite.execution_id,
+    )
+    db.persist([extra])  # a row the trace never saw
+    union = metrics_by_execution_id(db, suite.execution_id, trace=source)
+
+    origins = {(s.metric, s.yyyy_mm_dd): s.tags["__origin"] for s in union}
+    assert origins[("num_rows()", DAY)] == "trace"
+    assert origins[("sum(price)", extra.yyyy_mm_dd)] == "db"
+    assert len(union) == len(both) + 1
+    assert [s.name for s in union] == [f"m_{i}" for i in range(1, len(union) + 1)]
+    assert [(s.yyyy_mm_dd, s.metric) for s in union] == sorted(
+        (s.yyyy_mm_dd, s.metric) for s in union
+    )
+    # Values from the trace are the exact floats the run computed.
+    from_trace = next(s for s in union if s.tags["__origin"] == "trace")
+    computed = next(m for m in suite.result.metrics if m.name == "num_rows()")
+    assert from_trace.value.unwrap() == computed.value
+
+
+def test_with_a_trace_source_that_lacks_the_trace_every_metric_is_db_only(
+    db: MetricDB, traced: Traced
+) -> None:
+    suite = run_suite(db, traced)
+    empty = Traced()
+    symbols = metrics_by_execution_id(
+        db, suite.execution_id, trace=InMemoryTraceSource(empty.exporter)
+    )
+    assert symbols and {s.tags["__origin"] for s in symbols} == {"db"}
+
+
+def test_the_metrics_list_as_an_arrow_table(db: MetricDB, traced: Traced) -> None:
+    suite = run_suite(db, traced)
+    symbols = metrics_by_execution_id(
+        db, suite.execution_id, trace=InMemoryTraceSource(traced.exporter)
+    )
+
+    table = metrics_table(symbols)
+
+    assert table.num_rows == len(symbols)
+    assert table.column("name").to_pylist() == [s.name for s in symbols]
+    assert table.column("value").to_pylist() == [s.value.unwrap() for s in symbols]
+    assert set(table.column("origin").to_pylist()) == {"db+trace"}
+    assert set(table.column("execution_id").to_pylist()) == {suite.execution_id}
+
+
+# -- reconcile ----------------------------------------------------------------------------
+
+
+def test_a_clean_run_reconciles(db: MetricDB, traced: Traced) -> None:
+    suite = run_suite(db, traced)
+    assert suite.result is not None
+
+    rec = reconcile(db, suite.execution_id, InMemoryTraceSource(traced.exporter))
+
+    assert isinstance(rec, Reconciliation)
+    assert rec.ok and rec.trace_found and rec.trace_expected
+    assert len(rec.matched) == len(suite.result.metrics)
+    assert not rec.missing_in_db and not rec.missing_in_trace and not rec.mismatched
+    assert "\n" not in rec.summary and suite.execution_id in rec.summary
+    assert rec.recover(db) == 0
+
+
+def test_lost_rows_are_missing_in_db_and_recover_writes_them_back_once(
+    db: MetricDB, traced: Traced
+) -> None:
+    suite = run_suite(db, traced)
+    before = metrics_by_execution_id(db, suite.execution_id)
+    _delete_rows(db, suite.execution_id, ["average(price)", "sum(price)"])
+    source = InMemoryTraceSource(traced.exporter)
+
+    rec = reconcile(db, suite.execution_id, source)
+
+    assert not rec.ok
+    assert sorted(m.name for m in rec.missing_in_db) == [
+        "average(price)",
+        "sum(price)",
+        "sum(price)",
+    ]
+    assert "3 missing in db" in rec.summary
+    assert rec.recover(db) == 3
+    assert rec.recover(db) == 0  # the same reconciliation again
+    assert reconcile(db, suite.execution_id, source).recover(db) == 0
+    assert reconcile(db, suite.execution_id, source).ok
+    assert metrics_by_execution_id(db, suite.execution_id) == before
+
+
+def test_a_tampered_value_is_mismatched(db: MetricDB, traced: Traced) -> None:
+    suite = run_suite(db, traced)
+    with db.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE dq_metric SET value = value + 1 WHERE execution_id = :e AND name = :n"),
+            {"e": suite.execution_id, "n": "num_rows()"},
+        )
+
+    rec = reconcile(db, suite.execution_id, InMemoryTraceSource(traced.exporter))
+
+    assert not rec.ok and not rec.missing_in_db and not rec.missing_in_trace
+    (mismatch,) = rec.mismatched
+    assert mismatch.fields == ("value",)
+    assert mismatch.trace.value is not None and mismatch.db.value == mismatch.trace.value + 1
+    assert "num_rows()" in str(mismatch)
+    table = rec.to_arrow()
+    statuses = dict(
+        zip(table.column("name").to_pylist(), table.column("status").to_pylist(), strict=True)
+    )
+    assert statuses["num_rows()"] == "mismatched"
+    assert table.num_rows == len(rec.matched) + 1
+
+
+def test_a_difference_within_float_noise_is_not_a_mismatch(db: MetricDB, traced: Traced) -> None:
+    suite = run_suite(db, traced)
+    with db.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE dq_metric SET value = value * (1 + 1e-15) WHERE execution_id = :e"),
+            {"e": suite.execution_id},
+        )
+    assert reconcile(db, suite.execution_id, InMemoryTraceSource(traced.exporter)).ok
+
+
+def test_a_row_the_trace_never_saw_is_missing_in_trace(db: MetricDB, traced: Traced) -> None:
+    suite = run_suite(db, traced)
+    stray = Metric(
+        "num_rows",
+        {},
+        "num_rows()",
+        "orders",
+        DAY + dt.timedelta(days=3),
+        {"env": "test"},
+        4.0,
+        suite.execution_id,
+    )
+    db.persist([stray])
+
+    rec = reconcile(db, suite.execution_id, InMemoryTraceSource(traced.exporter))
+
+    assert not rec.ok and [m.id for m in rec.missing_in_trace] == [stray.id]
+    assert rec.to_arrow().column("status").to_pylist().count("missing_in_trace") == 1
+
+
+def test_a_sampled_out_run_is_ok_without_a_trace(db: MetricDB) -> None:
+    unsampled = Traced(ALWAYS_OFF)
+    suite = run_suite(db, unsampled)
+    run = db.run(suite.execution_id)
+    assert run is not None and run.trace_sampled is False
+
+    rec = reconcile(db, suite.execution_id, InMemoryTraceSource(unsampled.exporter))
+
+    assert rec.ok and not rec.trace_found and not rec.trace_expected
+    assert "sampled out" in rec.summary
+    unsampled.provider.shutdown()
+
+
+def test_a_missing_trace_that_was_expected_is_not_ok(db: MetricDB, traced: Traced) -> None:
+    suite = run_suite(db, traced)
+    rec = reconcile(db, suite.execution_id, InMemoryTraceSource(Traced().exporter))
+    assert not rec.ok and not rec.trace_found and rec.trace_expected
+    assert "trace not found" in rec.summary
+
+
+def test_a_trace_with_hundreds_of_metrics_over_several_spans_is_read_completely(
+    db: MetricDB, traced: Traced, tmp_path: Path
+) -> None:
+    suite = run_suite(db, traced, [many_metrics_check(260)])
+    assert suite.result is not None and len(suite.result.metrics) >= 260
+    spans = traced.spans(suite.execution_id)
+    chunks = [s for s in spans if s.name == "dqx.metrics"]
+    assert len(chunks) >= 3 and all(len(s.events) <= 100 for s in chunks)
+    path = tmp_path / "traces.jsonl"
+    write_otlp_lines(path, spans, per_line=2)
+    _delete_rows(db, suite.execution_id)
+
+    for source in (InMemoryTraceSource(traced.exporter), OTLPFileTraceSource(path)):
+        rec = reconcile(db, suite.execution_id, source)
+        assert {m.id for m in rec.missing_in_db} == {m.id for m in suite.result.metrics}
+
+    assert rec.recover(db) == len(suite.result.metrics)
+    assert len(metrics_by_execution_id(db, suite.execution_id)) == len(suite.result.metrics)
+    assert reconcile(db, suite.execution_id, OTLPFileTraceSource(path)).ok
