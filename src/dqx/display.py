@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.table import Table
@@ -10,10 +11,23 @@ from rich.text import Text
 
 from dqx.common import SEVERITIES, AssertionResult, SymbolInfo
 
-__all__ = ["print_metrics", "print_results", "results_table", "symbols_table"]
+if TYPE_CHECKING:
+    from dqx.data import Reconciliation
+    from dqx.orm.repositories import RunRecord
+
+__all__ = [
+    "print_metrics",
+    "print_results",
+    "reconciliation_rows",
+    "reconciliation_table",
+    "results_table",
+    "runs_table",
+    "symbols_table",
+]
 
 _STATUS_STYLE = {"OK": "green", "FAILURE": "bold red", "ERROR": "bold yellow"}
 _STATUS_ORDER = {"FAILURE": 0, "ERROR": 1, "OK": 2}
+_RUN_STYLE = {"passed": "green", "failed": "bold red", "persist_failed": "bold yellow"}
 
 
 def _format_number(value: float | None) -> str:
@@ -103,3 +117,90 @@ def print_metrics(
     symbols: Sequence[SymbolInfo], *, title: str | None = None, console: Console | None = None
 ) -> None:
     (console or Console()).print(symbols_table(symbols, title=title))
+
+
+def runs_table(runs: Sequence[RunRecord], *, title: str | None = None) -> Table:
+    """One row per run, as listed (newest first from ``MetricDB.runs``)."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("execution id", no_wrap=True)
+    table.add_column("suite")
+    table.add_column("date")
+    table.add_column("tags", overflow="fold")
+    table.add_column("status")
+    table.add_column("ok", justify="right")
+    table.add_column("failed", justify="right")
+    table.add_column("errors", justify="right")
+    table.add_column("metrics", justify="right")
+    table.add_column("traced")
+    for run in runs:
+        tags = ", ".join(f"{k}={v}" for k, v in sorted(run.tags.items()))
+        traced = "-" if run.trace_sampled is None else ("yes" if run.trace_sampled else "no")
+        table.add_row(
+            Text(run.execution_id),
+            Text(run.suite),
+            Text(run.yyyy_mm_dd.isoformat()),
+            Text(tags),
+            Text(run.status, style=_RUN_STYLE.get(run.status, "")),
+            Text(str(run.assertions_ok)),
+            Text(str(run.assertions_failed), style="bold red" if run.assertions_failed else ""),
+            Text(str(run.assertions_error), style="bold yellow" if run.assertions_error else ""),
+            Text(str(run.metric_count)),
+            Text(traced),
+        )
+    return table
+
+
+def reconciliation_rows(rec: Reconciliation) -> list[dict[str, Any]]:
+    """Every disagreement between a run's database record and its trace, one per metric."""
+    rows: list[dict[str, Any]] = []
+
+    def add(problem: str, metric: Any, db_value: Any, trace_value: Any, differs: str) -> None:
+        rows.append(
+            {
+                "problem": problem,
+                "id": metric.id,
+                "metric": metric.name,
+                "dataset": metric.dataset,
+                "yyyy_mm_dd": metric.yyyy_mm_dd.isoformat(),
+                "db_value": db_value,
+                "trace_value": trace_value,
+                "differs": differs,
+            }
+        )
+
+    for metric in rec.missing_in_db:
+        add("missing_in_db", metric, None, metric.value, "")
+    for metric in rec.missing_in_trace:
+        add("missing_in_trace", metric, metric.value, None, "")
+    for mismatch in rec.mismatched:
+        add(
+            "mismatched",
+            mismatch.db,
+            mismatch.db.value,
+            mismatch.trace.value,
+            ",".join(mismatch.fields),
+        )
+    return rows
+
+
+def reconciliation_table(rec: Reconciliation, *, title: str | None = None) -> Table:
+    """The disagreements of :func:`reconciliation_rows` as a table."""
+    table = Table(title=title, title_justify="left")
+    table.add_column("problem")
+    table.add_column("date")
+    table.add_column("dataset")
+    table.add_column("metric", overflow="fold")
+    table.add_column("db value", justify="right")
+    table.add_column("trace value", justify="right")
+    table.add_column("differs")
+    for row in reconciliation_rows(rec):
+        table.add_row(
+            Text(row["problem"], style="bold red"),
+            Text(row["yyyy_mm_dd"]),
+            Text(row["dataset"] or ""),
+            Text(row["metric"]),
+            Text(_format_number(row["db_value"])),
+            Text(_format_number(row["trace_value"])),
+            Text(row["differs"]),
+        )
+    return table

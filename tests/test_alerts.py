@@ -1,0 +1,264 @@
+"""Alerts built from a real run's stored results, rendered and posted to a local webhook."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from dqx import Context, MetricProvider, ResultKey, VerificationSuite, check
+from dqx.alerts import (
+    AlertDeliveryError,
+    alert_for_run,
+    post_webhook,
+    to_alertmanager,
+    to_markdown,
+    to_slack,
+)
+from dqx.datasource import DuckRelationDataSource
+from dqx.orm.repositories import MetricDB
+
+DAY = dt.date(2024, 5, 2)
+JAEGER = "http://jaeger.example:16686"
+GRAFANA = "http://grafana.example:3000"
+RUNBOOKS = "https://runbooks.example/dqx"
+
+
+@check(name="Payments", severity="P1", datasets=["payments"])
+def payments(mp: MetricProvider, ctx: Context) -> None:
+    ctx.assert_that(mp.num_rows()).where(name="payments arrived").is_gt(0)
+    ctx.assert_that(mp.maximum("amount")).where(name="amount capped", severity="P0").is_leq(100)
+    # num_rows() - num_rows() is zero: the ratio cannot be evaluated, so this is an ERROR.
+    ctx.assert_that(mp.null_count("amount") / (mp.num_rows() - mp.num_rows())).where(
+        name="null share"
+    ).is_lt(0.5)
+    ctx.assert_that(mp.minimum("amount")).where(name="no tiny payments", severity="P3").is_gt(5)
+
+
+@dataclass
+class Run:
+    db_url: str
+    execution_id: str
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    root = tmp_path_factory.mktemp("alerts")
+    db_url = f"sqlite:///{root / 'dqx.db'}"
+    table = pa.table({"amount": [1.0, 20.0, 250.5]})
+    suite = VerificationSuite([payments], MetricDB(db_url), "Payments suite")
+    suite.run(
+        [DuckRelationDataSource.from_arrow(table, "payments")],
+        ResultKey(DAY, {"env": "prod", "team-name": "billing"}),
+    )
+    return Run(db_url, suite.execution_id)
+
+
+def test_alert_names_each_failure_with_value_bound_links_and_runbook(run: Run) -> None:
+    alert = alert_for_run(
+        MetricDB(run.db_url),
+        run.execution_id,
+        jaeger=JAEGER,
+        grafana=GRAFANA,
+        runbook_base_url=RUNBOOKS,
+    )
+    assert (alert.suite, alert.yyyy_mm_dd, alert.tags) == (
+        "Payments suite",
+        DAY,
+        {"env": "prod", "team-name": "billing"},
+    )
+    assert alert.links.jaeger == f"{JAEGER}/trace/{run.execution_id}"
+    assert alert.links.grafana is not None and run.execution_id in alert.links.grafana
+    by_name = {f.assertion: f for f in alert.failures}
+    assert set(by_name) == {"amount capped", "null share", "no tiny payments"}
+    capped = by_name["amount capped"]
+    assert (capped.severity, capped.status, capped.value, capped.bound) == (
+        "P0",
+        "FAILURE",
+        250.5,
+        "<= 100",
+    )
+    assert capped.runbook_url == f"{RUNBOOKS}/assertion-failed.md"
+    error = by_name["null share"]
+    assert error.status == "ERROR" and error.value is None and error.message
+    assert error.runbook_url == f"{RUNBOOKS}/metric-error.md"
+    # Most severe first, so truncated renderings keep what matters.
+    assert [f.severity for f in alert.failures] == ["P0", "P1", "P3"]
+
+    urgent = alert_for_run(MetricDB(run.db_url), run.execution_id, min_severity="P1")
+    assert [f.assertion for f in urgent.failures] == ["amount capped", "null share"]
+    assert urgent.failures[0].runbook_url == "docs/runbooks/assertion-failed.md"
+
+
+def test_alertmanager_rendering_has_labels_annotations_and_generator_url(run: Run) -> None:
+    alert = alert_for_run(MetricDB(run.db_url), run.execution_id, jaeger=JAEGER)
+    alerts = to_alertmanager(alert)
+    assert len(alerts) == 3
+    capped = next(a for a in alerts if a["labels"]["assertion"] == "amount capped")
+    assert capped["labels"] == {
+        "alertname": "DQXAssertionFailed",
+        "severity": "P0",
+        "status": "FAILURE",
+        "suite": "Payments suite",
+        "check": "Payments",
+        "assertion": "amount capped",
+        "execution_id": run.execution_id,
+        "yyyy_mm_dd": "2024-05-02",
+        "tag_env": "prod",
+        "tag_team_name": "billing",
+    }
+    annotations = capped["annotations"]
+    assert annotations["value"] == "250.5" and annotations["bound"] == "<= 100"
+    assert annotations["trace_url"] == f"{JAEGER}/trace/{run.execution_id}"
+    assert annotations["runbook_url"] == "docs/runbooks/assertion-failed.md"
+    assert "250.5" in annotations["description"] and "maximum(amount)" in annotations["description"]
+    assert capped["generatorURL"] == annotations["trace_url"]
+    assert dt.datetime.fromisoformat(capped["startsAt"]).tzinfo is not None
+    errored = next(a for a in alerts if a["labels"]["assertion"] == "null share")
+    assert errored["labels"]["alertname"] == "DQXMetricError"
+
+
+def test_slack_and_markdown_renderings(run: Run) -> None:
+    alert = alert_for_run(MetricDB(run.db_url), run.execution_id, jaeger=JAEGER, grafana=GRAFANA)
+    message = to_slack(alert)
+    blocks = message["blocks"]
+    assert blocks[0]["type"] == "header" and len(blocks[0]["text"]["text"]) <= 150
+    assert "Payments suite" in message["text"]
+    sections = [b["text"]["text"] for b in blocks if b["type"] == "section" and "text" in b]
+    assert len(sections) == 3
+    assert "*[P0] FAILURE*" in sections[0] and "`250.5`" in sections[0]
+    assert "&lt;= 100" in sections[0]  # Slack's control characters are escaped
+    [actions] = [b for b in blocks if b["type"] == "actions"]
+    assert [e["url"] for e in actions["elements"]] == [alert.links.jaeger, alert.links.grafana]
+    assert len(blocks) <= 50
+
+    markdown = to_markdown(alert)
+    assert markdown.startswith("## dqx: 3 problem(s) in suite 'Payments suite' for 2024-05-02")
+    row = next(line for line in markdown.splitlines() if "amount capped" in line)
+    assert row.startswith("| P0 | FAILURE | Payments | amount capped | 250.5 | <= 100 |")
+    assert "[assertion-failed](docs/runbooks/assertion-failed.md)" in row
+
+
+@dataclass
+class Webhook:
+    url: str
+    statuses: list[int]
+    received: list[Any] = field(default_factory=list)
+
+
+@pytest.fixture
+def webhook() -> Iterator[Webhook]:
+    """An HTTP server on 127.0.0.1 answering with ``statuses`` in turn (then 200)."""
+    hook = Webhook("", [])
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            length = int(self.headers["Content-Length"])
+            hook.received.append(
+                (self.headers["Content-Type"], json.loads(self.rfile.read(length)))
+            )
+            status = hook.statuses.pop(0) if hook.statuses else 200
+            self.send_response(status)
+            self.end_headers()
+            self.wfile.write(b"ok" if status == 200 else b"try later")
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    hook.url = f"http://127.0.0.1:{server.server_address[1]}/hook"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield hook
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_webhook_retries_after_503_and_delivers_the_payload(run: Run, webhook: Webhook) -> None:
+    alert = alert_for_run(MetricDB(run.db_url), run.execution_id, jaeger=JAEGER)
+    webhook.statuses = [503]
+    status = post_webhook(webhook.url, to_alertmanager(alert), backoff=0.01, timeout=5)
+    assert status == 200
+    assert len(webhook.received) == 2
+    assert webhook.received[0] == webhook.received[1]
+    content_type, body = webhook.received[1]
+    assert content_type == "application/json"
+    assert body == to_alertmanager(alert)
+
+
+def test_webhook_gives_up_on_4xx_at_once_and_after_attempts_on_5xx(
+    run: Run, webhook: Webhook
+) -> None:
+    webhook.statuses = [400]
+    with pytest.raises(AlertDeliveryError) as rejected:
+        post_webhook(webhook.url, {"text": "x"}, backoff=0.01)
+    assert rejected.value.status == 400 and len(webhook.received) == 1
+    assert webhook.url in str(rejected.value)
+
+    webhook.statuses = [500, 502, 503]
+    with pytest.raises(AlertDeliveryError) as unavailable:
+        post_webhook(webhook.url, {"text": "x"}, attempts=3, backoff=0.01)
+    assert unavailable.value.status == 503 and len(webhook.received) == 4
+
+
+def test_webhook_retries_connection_errors() -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    # Nothing listens on the port any more: every attempt is refused.
+    with pytest.raises(AlertDeliveryError) as refused:
+        post_webhook(f"http://127.0.0.1:{port}/", {}, attempts=2, backoff=0.01, timeout=2)
+    assert refused.value.status is None
+    assert "ConnectError" in str(refused.value)
+
+
+def test_cli_posts_slack_message_to_webhook(run: Run, webhook: Webhook, tmp_path: Path) -> None:
+    webhook.statuses = [503]
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("DQX_", "OTEL_"))}
+    environment["DQX_JAEGER_URL"] = JAEGER
+    outcome = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("dqx")),
+            "alert",
+            run.execution_id,
+            "--db",
+            run.db_url,
+            "--format",
+            "slack",
+            "--min-severity",
+            "P1",
+            "--webhook",
+            webhook.url,
+        ],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert outcome.returncode == 0, outcome.stderr
+    assert f"posted 2 failure(s) of run {run.execution_id}" in outcome.stderr
+    assert "(HTTP 200)" in outcome.stderr
+    assert len(webhook.received) == 2  # the 503, then the retry
+    _, body = webhook.received[-1]
+    assert body["blocks"][0]["type"] == "header"
+    assert any(
+        e["url"] == f"{JAEGER}/trace/{run.execution_id}"
+        for b in body["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+    )

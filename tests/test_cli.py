@@ -1,0 +1,313 @@
+"""The `dqx` console script, run as a subprocess on real files and a real SQLite database."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import pytest
+
+from dqx.orm.repositories import MetricDB
+
+DQX = Path(sys.executable).with_name("dqx")
+DAY = dt.date(2024, 1, 3)
+
+CHECKS = textwrap.dedent(
+    """
+    from dqx import check
+
+    @check(name="Volume", severity="P1", datasets=["orders"])
+    def volume(mp, ctx):
+        ctx.assert_that(mp.num_rows()).where(name="orders arrived").is_gt(0)
+        ctx.assert_that(mp.average("price")).where(name="price sane").is_between(0, 100)
+
+    @check(name="Contacts", severity="P2", datasets=["orders"])
+    def contacts(mp, ctx):
+        share = mp.null_count("email") / mp.num_rows()
+        ctx.assert_that(share).where(name="emails set").is_lt(0.01)
+    """
+)
+
+
+def dqx(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {
+        key: value for key, value in os.environ.items() if not key.startswith(("DQX_", "OTEL_"))
+    }
+    environment.update({"COLUMNS": "200", **(env or {})})
+    return subprocess.run(
+        [str(DQX), *args],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def orders_table() -> pa.Table:
+    # Three days of four orders; one email in four is missing, so "emails set" fails.
+    days = [dt.date(2024, 1, 1) + dt.timedelta(days=i // 4) for i in range(12)]
+    return pa.table(
+        {
+            "yyyy_mm_dd": days,
+            "email": ["a@x.io", None, "b@x.io", "c@x.io"] * 3,
+            "price": [10.0 + i for i in range(12)],
+        }
+    )
+
+
+@dataclass
+class Workspace:
+    root: Path
+    db_url: str
+    trace_file: Path
+    execution_id: str
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
+    """A real run, through `dqx run`, that later tests read back."""
+    root = tmp_path_factory.mktemp("cli")
+    (root / "checks.py").write_text(CHECKS)
+    pq.write_table(orders_table(), root / "orders.parquet")
+    db_url = f"sqlite:///{root / 'dqx.db'}"
+    outcome = dqx(
+        "run",
+        "checks.py",
+        "--data",
+        "orders=orders.parquet",
+        "--date",
+        DAY.isoformat(),
+        "--tag",
+        "env=ci",
+        "--db",
+        db_url,
+        "--trace-file",
+        "traces.jsonl",
+        "--format",
+        "json",
+        cwd=root,
+    )
+    assert outcome.returncode == 0, outcome.stderr
+    document = json.loads(outcome.stdout)
+    return Workspace(root, db_url, root / "traces.jsonl", document["execution_id"])
+
+
+def test_run_passes_when_only_failures_below_fail_on(workspace: Workspace) -> None:
+    runs = MetricDB(workspace.db_url).runs()
+    assert [(r.execution_id, r.suite, r.yyyy_mm_dd, r.tags) for r in runs] == [
+        (workspace.execution_id, "checks", DAY, {"env": "ci"})
+    ]
+    assertions = {
+        a.assertion: a for a in MetricDB(workspace.db_url).assertions(runs[0].execution_id)
+    }
+    assert assertions["emails set"].status == "FAILURE"
+    assert assertions["emails set"].value == 0.25
+    assert assertions["orders arrived"].value == 4.0
+    assert workspace.execution_id in workspace.trace_file.read_text()
+
+
+def test_run_fails_with_exit_1_at_or_above_fail_on_and_shows_progress(tmp_path: Path) -> None:
+    (tmp_path / "checks.py").write_text(CHECKS)
+    data = tmp_path / "data"
+    data.mkdir()
+    table = orders_table()
+    # A glob over CSV files: the dataset spans two files.
+    pa_csv.write_csv(table.slice(0, 6), data / "part-1.csv")
+    pa_csv.write_csv(table.slice(6), data / "part-2.csv")
+    outcome = dqx(
+        "run",
+        "checks.py",
+        "--data",
+        "orders=data/*.csv",
+        "--date",
+        DAY.isoformat(),
+        "--fail-on",
+        "P2",
+        "--db",
+        f"sqlite:///{tmp_path / 'dqx.db'}",
+        cwd=tmp_path,
+    )
+    assert outcome.returncode == 1, outcome.stderr
+    assert "scanning dataset 'orders'" in outcome.stderr
+    assert "1 assertion(s) at P2 or above did not pass" in outcome.stderr
+    failure_line = next(line for line in outcome.stdout.splitlines() if "emails set" in line)
+    assert "FAILURE" in failure_line and "0.25" in failure_line
+    assert "trace id" in outcome.stdout and "not recorded" in outcome.stdout
+
+
+@pytest.mark.parametrize(
+    ("checks", "data", "expected"),
+    [
+        (CHECKS, "orders=missing.parquet", "--data orders=missing.parquet: no such file"),
+        (
+            CHECKS.replace('"email"', '"emial"'),
+            "orders=orders.parquet",
+            "dataset 'orders' has no column 'emial'",
+        ),
+        ("from dqx import check\ndef broken(:\n", "orders=orders.parquet", "SyntaxError"),
+        ("x = 1\n", "orders=orders.parquet", "defines no checks"),
+    ],
+    ids=["missing-data", "unknown-column", "broken-file", "no-checks"],
+)
+def test_run_usage_errors_exit_2_naming_the_culprit(
+    tmp_path: Path, checks: str, data: str, expected: str
+) -> None:
+    (tmp_path / "checks.py").write_text(checks)
+    pq.write_table(orders_table(), tmp_path / "orders.parquet")
+    outcome = dqx(
+        "run", "checks.py", "--data", data, "--db", f"sqlite:///{tmp_path / 'x.db'}", cwd=tmp_path
+    )
+    assert outcome.returncode == 2, (outcome.stdout, outcome.stderr)
+    assert expected in outcome.stderr
+
+
+def test_metrics_lists_the_run_from_db_and_trace(workspace: Workspace) -> None:
+    outcome = dqx(
+        "metrics",
+        workspace.execution_id,
+        "--db",
+        workspace.db_url,
+        "--trace-file",
+        str(workspace.trace_file),
+        "--format",
+        "json",
+        cwd=workspace.root,
+    )
+    assert outcome.returncode == 0, outcome.stderr
+    listed = json.loads(outcome.stdout)["metrics"]
+    stored = MetricDB(workspace.db_url).metrics_for_execution(workspace.execution_id)
+    assert sorted((m["metric"], m["value"]) for m in listed) == sorted(
+        (m.name, m.value) for m in stored
+    )
+    assert {m["origin"] for m in listed} == {"db+trace"}
+    assert all(m["tags"] == {"env": "ci"} for m in listed)
+
+
+def test_reconcile_detects_a_lost_write_and_recovers_it(workspace: Workspace) -> None:
+    base = ["--db", workspace.db_url, "--trace-file", str(workspace.trace_file)]
+    agreed = dqx("reconcile", workspace.execution_id, *base, cwd=workspace.root)
+    assert agreed.returncode == 0, agreed.stderr
+    assert "ok;" in agreed.stdout
+
+    # The database loses one metric row of the run, as a failed write would.
+    with sqlite3.connect(workspace.root / "dqx.db") as connection:
+        lost = connection.execute(
+            "SELECT name FROM dq_metric WHERE execution_id = ? ORDER BY name LIMIT 1",
+            (workspace.execution_id,),
+        ).fetchone()[0]
+        connection.execute(
+            "DELETE FROM dq_metric WHERE execution_id = ? AND name = ?",
+            (workspace.execution_id, lost),
+        )
+    broken = dqx("reconcile", workspace.execution_id, *base, "--format", "csv", cwd=workspace.root)
+    assert broken.returncode == 1
+    rows = broken.stdout.strip().splitlines()
+    assert rows[0].startswith("problem,metric,dataset")
+    assert [row.split(",")[:2] for row in rows[1:]] == [["missing_in_db", lost]]
+
+    recovered = dqx("reconcile", workspace.execution_id, *base, "--recover", cwd=workspace.root)
+    assert recovered.returncode == 0, recovered.stdout + recovered.stderr
+    assert "recovered 1 metric(s)" in recovered.stderr
+    names = {
+        m.name for m in MetricDB(workspace.db_url).metrics_for_execution(workspace.execution_id)
+    }
+    assert lost in names
+
+
+def test_runs_and_alert_read_the_run_back(workspace: Workspace) -> None:
+    runs = dqx(
+        "runs", "--db", workspace.db_url, "--suite", "checks", "--format", "csv", cwd=workspace.root
+    )
+    assert runs.returncode == 0, runs.stderr
+    lines = runs.stdout.strip().splitlines()
+    assert len(lines) == 2 and lines[1].startswith(f"{workspace.execution_id},checks,2024-01-03,")
+
+    alert = dqx(
+        "alert",
+        workspace.execution_id,
+        "--db",
+        workspace.db_url,
+        "--format",
+        "alertmanager",
+        cwd=workspace.root,
+        env={
+            "DQX_JAEGER_URL": "http://jaeger.example:16686",
+            "DQX_RUNBOOK_BASE_URL": "https://runbooks.example/dqx",
+        },
+    )
+    assert alert.returncode == 0, alert.stderr
+    [item] = json.loads(alert.stdout)
+    assert item["labels"] == {
+        "alertname": "DQXAssertionFailed",
+        "severity": "P2",
+        "status": "FAILURE",
+        "suite": "checks",
+        "check": "Contacts",
+        "assertion": "emails set",
+        "execution_id": workspace.execution_id,
+        "yyyy_mm_dd": "2024-01-03",
+        "tag_env": "ci",
+    }
+    trace = f"http://jaeger.example:16686/trace/{workspace.execution_id}"
+    assert item["annotations"]["trace_url"] == trace
+    assert item["generatorURL"] == trace
+    assert item["annotations"]["runbook_url"] == "https://runbooks.example/dqx/assertion-failed.md"
+    assert item["annotations"]["value"] == "0.25"
+
+
+def test_reading_commands_reject_unknown_runs_and_databases(workspace: Workspace) -> None:
+    unknown = dqx("metrics", "0" * 32, "--db", workspace.db_url, cwd=workspace.root)
+    assert unknown.returncode == 1
+    assert f"no run {'0' * 32}" in unknown.stderr
+    malformed = dqx("alert", "not-an-id", "--db", workspace.db_url, cwd=workspace.root)
+    assert malformed.returncode == 2
+    assert "invalid execution id 'not-an-id'" in malformed.stderr
+    missing_db = dqx("runs", "--db", "sqlite:///nowhere.db", cwd=workspace.root)
+    assert missing_db.returncode == 2
+    assert "no metric database at nowhere.db" in missing_db.stderr
+    assert not (workspace.root / "nowhere.db").exists()
+
+
+def test_flags_beat_environment_which_beats_dqx_toml(workspace: Workspace, tmp_path: Path) -> None:
+    (tmp_path / "dqx.toml").write_text(
+        'db_url = "sqlite:///from-toml.db"\n'
+        'jaeger_url = "http://toml-jaeger:16686"\n'
+        'grafana_url = "http://toml-grafana:3000"\n'
+    )
+    shown = dqx(
+        "config", "--format", "json", cwd=tmp_path, env={"DQX_JAEGER_URL": "http://env-jaeger"}
+    )
+    assert shown.returncode == 0, shown.stderr
+    config = json.loads(shown.stdout)
+    assert config["values"]["db_url"] == "sqlite:///from-toml.db"
+    assert config["values"]["jaeger_url"] == "http://env-jaeger"
+    assert config["origin"]["jaeger_url"] == "env DQX_JAEGER_URL"
+    assert config["values"]["fail_on"] == "P1"
+
+    # dqx.toml's database does not exist, the environment's does, the flag's does too.
+    listed = dqx(
+        "runs",
+        "--db",
+        workspace.db_url,
+        "--format",
+        "json",
+        cwd=tmp_path,
+        env={"DQX_DB_URL": "sqlite:///also-missing.db"},
+    )
+    assert listed.returncode == 0, listed.stderr
+    [run] = json.loads(listed.stdout)
+    assert run["execution_id"] == workspace.execution_id
+    assert run["trace_url"] == f"http://toml-jaeger:16686/trace/{workspace.execution_id}"

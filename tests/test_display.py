@@ -1,0 +1,81 @@
+"""Terminal rendering: what an operator reads must be what was measured, verbatim."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pyarrow as pa
+from rich.console import Console
+from rich.table import Table
+
+from dqx import Context, MetricProvider, ResultKey, VerificationSuite, check
+from dqx.data import reconcile
+from dqx.datasource import DuckRelationDataSource
+from dqx.display import reconciliation_rows, reconciliation_table, results_table, runs_table
+from dqx.orm.repositories import InMemoryMetricDB
+from dqx.traces import InMemoryTraceSource
+
+
+def text(table: Table) -> str:
+    console = Console(width=240, record=True)
+    console.print(table)
+    return console.export_text()
+
+
+@check(name="Keys [strict]", severity="P0")
+def keys(mp: MetricProvider, ctx: Context) -> None:
+    ctx.assert_that(mp.duplicate_count(["order_id"])).where(name="[order_id] unique").is_zero()
+    ctx.assert_that(mp.average("price")).where(name="price", severity="P2").is_lt(1)
+
+
+def run_suite(db: InMemoryMetricDB, tracer_provider: object = None) -> VerificationSuite:
+    table = pa.table({"order_id": [1, 1, 2], "price": [0.1, 0.2, 0.30000000000000004]})
+    suite = VerificationSuite([keys], db, "Shop", tracer_provider=tracer_provider)  # type: ignore[arg-type]
+    suite.run([DuckRelationDataSource.from_arrow(table, "orders")], ResultKey(dt.date(2024, 2, 1)))
+    return suite
+
+
+def test_results_table_prints_user_text_literally_and_failures_first() -> None:
+    suite = run_suite(InMemoryMetricDB())
+    rendered = text(results_table(suite.collect_results()))
+    lines = [line for line in rendered.splitlines() if "Keys [strict]" in line]
+    assert "FAILURE" in lines[0] and "[order_id] unique" in lines[0]
+    assert "OK" in lines[1] and "0.20000000000000004" in lines[1]  # exact, never rounded
+
+
+def test_runs_table_lists_each_run_with_counts() -> None:
+    db = InMemoryMetricDB()
+    suite = run_suite(db)
+    rendered = text(runs_table(db.runs()))
+    [row] = [line for line in rendered.splitlines() if suite.execution_id in line]
+    cells = [cell.strip() for cell in row.split("│")[1:-1]]
+    assert cells[1:3] == ["Shop", "2024-02-01"]
+    assert cells[4:9] == [
+        "failed",
+        "1",
+        "1",
+        "0",
+        str(len(db.metrics_for_execution(suite.execution_id))),
+    ]
+
+
+def test_reconciliation_rows_name_each_metric_the_database_lost() -> None:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    traced_db = InMemoryMetricDB()
+    suite = run_suite(traced_db, provider)
+    # A second database that never received the run's metrics: all of them are lost.
+    empty = InMemoryMetricDB()
+    rec = reconcile(empty, suite.execution_id, InMemoryTraceSource(exporter))
+    rows = reconciliation_rows(rec)
+    assert {r["problem"] for r in rows} == {"missing_in_db"}
+    assert sorted(r["metric"] for r in rows) == sorted(
+        m.name for m in traced_db.metrics_for_execution(suite.execution_id)
+    )
+    rendered = text(reconciliation_table(rec))
+    assert "duplicate_count([order_id])" in rendered and "missing_in_db" in rendered
