@@ -1,0 +1,36 @@
+"""The benchmark scripts run start to finish on tiny data, so they cannot rot.
+
+Timings are never asserted here: on tiny data they mean nothing.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bench_harness_runs_every_benchmark_in_quick_mode(tmp_path: Path) -> None:
+    out = tmp_path / "RESULTS.md"
+    completed = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "run.py"),
+            "--quick",
+            "--out",
+            str(out),
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    report = out.read_text()
+    for number in ("| 1 |", "| 2 |", "| 3 |", "| 4 |", "| 5a |", "| 5b |", "| 6 |", "| 9 |"):
+        assert number in report
+    assert report.count("| 7 |") == 2 and report.count("| 8 |") == 2
+    assert "QUICK" in report
