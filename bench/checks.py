@@ -1,4 +1,4 @@
-"""The benchmark's checks, as a CHECKS.py file the CLI (or bench/cli_run.py) can load.
+"""The benchmark's checks, as a CHECKS.py file `dqx run` can load.
 
 ``lineitem`` is the 12-metric suite; ``daily_checks(windows=True)`` adds
 week_over_week and stddev(n=7) of three of its metrics.

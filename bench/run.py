@@ -383,28 +383,11 @@ def bench_in_process(
 
 
 def cli_command(checks: Path, data: Path, db_url: str) -> tuple[list[str], str]:
-    """``dqx run`` once it exists; until then bench/cli_run.py, which does the same."""
+    """The real console script, exactly as a data engineer runs it."""
     dqx_cli = Path(sys.executable).with_name("dqx")
-    if dqx_cli.exists():
-        probe = subprocess.run(
-            [str(dqx_cli), "run", "--help"], capture_output=True, text=True, cwd=ROOT
-        )
-        if probe.returncode == 0 and "--data" in probe.stdout:
-            return (
-                [str(dqx_cli), "run", str(checks), "--data", f"lineitem={data}", "--db", db_url],
-                "`dqx run`",
-            )
     return (
-        [
-            sys.executable,
-            str(HERE / "cli_run.py"),
-            str(checks),
-            "--data",
-            f"lineitem={data}",
-            "--db",
-            db_url,
-        ],
-        "`python bench/cli_run.py` (`dqx run` does not exist yet)",
+        [str(dqx_cli), "run", str(checks), "--data", f"lineitem={data}", "--db", db_url],
+        "`dqx run`",
     )
 
 
@@ -702,6 +685,19 @@ def postgres_database() -> Iterator[str | None]:
         admin.close()
 
 
+def lookup_plan(db: Any, execution_id: str) -> str:
+    """The engine's plan for the run lookup: it must name the execution_id index."""
+    from sqlalchemy import text
+
+    explain = "EXPLAIN QUERY PLAN" if db.engine.dialect.name == "sqlite" else "EXPLAIN (COSTS OFF)"
+    with db.engine.connect() as connection:
+        rows = connection.execute(
+            text(f"{explain} SELECT * FROM dq_metric WHERE execution_id = :e"),
+            {"e": execution_id},
+        )
+        return " | ".join(str(row[-1]).strip() for row in rows)
+
+
 def bench_store(settings: Settings, backend: str, url: str | None) -> list[Outcome]:
     retrieval_limit, persist_limit = 0.010, (0.5 if backend == "SQLite" else 1.0)
     retrieval_title = (
@@ -732,6 +728,9 @@ def bench_store(settings: Settings, backend: str, url: str | None) -> list[Outco
         stored = connection.execute(text("SELECT COUNT(*) FROM dq_metric")).scalar_one()
     if len(metrics_by_execution_id(db, run_id)) != 50:
         raise AssertionError("metrics_by_execution_id did not return the run's 50 metrics")
+    plan = lookup_plan(db, run_id)
+    if "execution_id" not in plan:
+        raise AssertionError(f"the execution_id lookup does not use its index: {plan}")
     retrieval = alternate(
         {
             "metrics_by_execution_id (a run of 50 metrics)": lambda: metrics_by_execution_id(
@@ -752,7 +751,9 @@ def bench_store(settings: Settings, backend: str, url: str | None) -> list[Outco
         if index >= settings.warmup:
             persist.samples.append(time.perf_counter() - started)
     db.dispose()
-    fill_note = f"{stored:,} rows in dq_metric, filled by SQL in {fill_seconds:.1f} s"
+    fill_note = (
+        f"{stored:,} rows in dq_metric, filled by SQL in {fill_seconds:.1f} s; lookup plan: {plan}"
+    )
     outcomes = [
         Outcome(
             "7",

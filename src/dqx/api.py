@@ -18,7 +18,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, overload
 
-from opentelemetry.trace import Status, StatusCode, TracerProvider
+from opentelemetry.trace import Status, StatusCode, TracerProvider, get_current_span
 from returns.result import Failure, Success
 
 from dqx.analyzer import Analyzer, Computed, Statement, validate_specs
@@ -601,7 +601,19 @@ class VerificationSuite:
                     continue
                 identity = metric_identity(spec.kind, spec.parameters, dataset, tags)
                 wanted[(identity, day)] = (spec, dataset)
-        history = self._db.latest(wanted) if wanted else {}
+        history: dict[tuple[str, dt.date], Metric] = {}
+        history_error: str | None = None
+        if wanted:
+            try:
+                history = self._db.latest(wanted)
+            except DQXError as exc:
+                # An unreadable store must not sink the run: partitioned sources
+                # recompute the lagged days, snapshots report ERROR saying why.
+                history_error = str(exc)
+                root = get_current_span()
+                if root.is_recording():
+                    root.record_exception(exc)
+                run_log.warning("could not read metric history: %s", exc)
         for (identity, day), stored in history.items():
             spec, dataset = wanted[(identity, day)]
             values[(spec, dataset, day)] = Success(stored.value)
@@ -622,11 +634,15 @@ class VerificationSuite:
                 if (spec, dataset, day) in values:
                     continue
                 if day != key.yyyy_mm_dd and not source.partitioned:
+                    reason = (
+                        f"reading history failed ({history_error})"
+                        if history_error
+                        else f"history has none for that date with tags {tags or {}}"
+                    )
                     values[(spec, dataset, day)] = Failure(
                         f"no value for {spec.name} on dataset {dataset!r} for "
                         f"{day.isoformat()}: the dataset has no date column, so past days "
-                        "come only from stored history, and history has none for that date "
-                        f"with tags {tags or {}}"
+                        f"come only from stored history, and {reason}"
                     )
                     continue
                 to_compute.append((spec, day))

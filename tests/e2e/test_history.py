@@ -208,3 +208,38 @@ def test_without_history_a_partitioned_source_computes_the_window_in_one_stateme
     # Running the day again finds the whole window in history and scans one day.
     following = run(db, [weekly], source, ResultKey(KEY, {"env": "prod"}))
     assert [s.rows_scanned for s in following.statements] == [len(by_day[KEY])]
+
+
+def _break_metric_table(db: MetricDB) -> None:
+    from sqlalchemy import text
+
+    db.ensure_schema()
+    with db.engine.begin() as connection:
+        connection.execute(text("ALTER TABLE dq_metric RENAME TO dq_metric_gone"))
+
+
+def test_an_unreadable_history_recomputes_partitioned_days_and_errors_on_snapshots(
+    tmp_path: Path,
+) -> None:
+    from dqx.common import PersistError
+
+    db = MetricDB(f"sqlite:///{tmp_path / 'metrics.db'}")
+    _break_metric_table(db)
+
+    partitioned = DuckRelationDataSource.from_arrow(
+        pa.table({"price": [10.0, 30.0, 30.0, 30.0], "yyyy_mm_dd": [MONDAY] * 2 + [TUESDAY] * 2}),
+        "orders",
+    )
+    suite = VerificationSuite([prices_dod], db, "History suite")
+    with pytest.raises(PersistError):
+        suite.run([partitioned], ResultKey(TUESDAY))
+    # Monday came from the data, not from the store that could not be read.
+    assert only_result(suite) == ("FAILURE", 0.5, "")
+
+    suite = VerificationSuite([prices_dod], db, "History suite")
+    with pytest.raises(PersistError):
+        suite.run([snapshot(30.0, 30.0)], ResultKey(TUESDAY))
+    status, number, message = only_result(suite)
+    assert (status, number) == ("ERROR", None)
+    assert "reading history failed" in message
+    assert "average(price)" in message and "'orders'" in message and str(MONDAY) in message

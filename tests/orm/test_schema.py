@@ -149,3 +149,11 @@ def test_processes_creating_the_schema_at_once_all_succeed(
         assert sorted(len(db.metrics_for_execution(run)) for run in runs) == [1] * WORKERS
     finally:
         db.dispose()
+
+
+def test_the_fast_path_revision_constant_is_the_packaged_head() -> None:
+    # Opening a current database skips alembic by comparing with this constant; if a
+    # new migration forgets to bump it, databases would never be upgraded.
+    from dqx.orm.schema import HEAD_REVISION
+
+    assert head_revision() == HEAD_REVISION
