@@ -89,10 +89,20 @@ def _dqx_errors() -> Iterator[None]:
         _operational(str(exc))
 
 
+# Scheduler logs (Airflow, CI) are not terminals; rich would assume 80 columns and
+# fold every reason into a narrow column. COLUMNS still wins when it is set.
+_LOG_WIDTH = 160
+
+
 def _stdout() -> Console:
+    import os
+
     from rich.console import Console
 
-    return Console(soft_wrap=False)
+    console = Console(soft_wrap=False)
+    if not console.is_terminal and not os.environ.get("COLUMNS"):
+        console = Console(soft_wrap=False, width=_LOG_WIDTH)
+    return console
 
 
 def _stderr() -> Console:

@@ -34,3 +34,17 @@ def test_bench_harness_runs_every_benchmark_in_quick_mode(tmp_path: Path) -> Non
         assert number in report
     assert report.count("| 7 |") == 2 and report.count("| 8 |") == 2
     assert "QUICK" in report
+
+
+def test_distinct_strategies_script_checks_its_shapes_agree_on_tiny_data() -> None:
+    # The script refuses to time shapes that disagree, so a run on tiny data is a
+    # real check of the three plans, not just of the script starting.
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "distinct_strategies.py"), "3000", "1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
+    for shape in ("same", "separate", "grouped"):
+        assert shape in completed.stdout
