@@ -17,6 +17,7 @@ from typing import Any
 
 import pyarrow as pa
 import pytest
+from opentelemetry.sdk.trace import TracerProvider
 
 from dqx import Context, MetricProvider, ResultKey, VerificationSuite, check
 from dqx.alerts import (
@@ -58,7 +59,10 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
     root = tmp_path_factory.mktemp("alerts")
     db_url = f"sqlite:///{root / 'dqx.db'}"
     table = pa.table({"amount": [1.0, 20.0, 250.5]})
-    suite = VerificationSuite([payments], MetricDB(db_url), "Payments suite")
+    # A traced run: its alert may link to the trace.
+    suite = VerificationSuite(
+        [payments], MetricDB(db_url), "Payments suite", tracer_provider=TracerProvider()
+    )
     suite.run(
         [DuckRelationDataSource.from_arrow(table, "payments")],
         ResultKey(DAY, {"env": "prod", "team-name": "billing"}),
@@ -100,6 +104,25 @@ def test_alert_names_each_failure_with_value_bound_links_and_runbook(run: Run) -
     urgent = alert_for_run(MetricDB(run.db_url), run.execution_id, min_severity="P1")
     assert [f.assertion for f in urgent.failures] == ["amount capped", "null share"]
     assert urgent.failures[0].runbook_url == "docs/runbooks/assertion-failed.md"
+
+
+def test_an_untraced_run_alerts_without_dead_trace_links(tmp_path: Path) -> None:
+    db = MetricDB(f"sqlite:///{tmp_path / 'dqx.db'}")
+    # No SDK provider anywhere: the run records no trace, and dq_run says so.
+    suite = VerificationSuite([payments], db, "Payments suite")
+    suite.run(
+        [DuckRelationDataSource.from_arrow(pa.table({"amount": [250.5]}), "payments")],
+        ResultKey(DAY),
+    )
+    alert = alert_for_run(db, suite.execution_id, jaeger=JAEGER, grafana=GRAFANA)
+    assert alert.trace_sampled is False
+    assert (alert.links.jaeger, alert.links.grafana, alert.trace_link) == (None, None, None)
+    markdown = to_markdown(alert)
+    assert JAEGER not in markdown and "no trace was recorded" in markdown
+    (first,) = [a for a in to_alertmanager(alert) if a["labels"]["assertion"] == "amount capped"]
+    assert "trace_url" not in first["annotations"]
+    assert "no trace was recorded" in first["annotations"]["trace_note"]
+    assert JAEGER not in json.dumps(to_slack(alert))
 
 
 def test_alertmanager_rendering_has_labels_annotations_and_generator_url(run: Run) -> None:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 import os
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import urllib.parse
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pa_csv
@@ -217,6 +221,8 @@ def test_reconcile_detects_a_lost_write_and_recovers_it(workspace: Workspace) ->
     rows = broken.stdout.strip().splitlines()
     assert rows[0].startswith("problem,metric,dataset")
     assert [row.split(",")[:2] for row in rows[1:]] == [["missing_in_db", lost]]
+    # The way out is the CLI's flag, not a Python method.
+    assert "--recover" in broken.stderr and "recover()" not in broken.stdout + broken.stderr
 
     recovered = dqx("reconcile", workspace.execution_id, *base, "--recover", cwd=workspace.root)
     assert recovered.returncode == 0, recovered.stdout + recovered.stderr
@@ -226,14 +232,69 @@ def test_reconcile_detects_a_lost_write_and_recovers_it(workspace: Workspace) ->
     }
     assert lost in names
 
+    # A value edited by hand: the CSV says which metric (by id) and which field differ.
+    with sqlite3.connect(workspace.root / "dqx.db") as connection:
+        edited = connection.execute(
+            "SELECT id FROM dq_metric WHERE execution_id = ? ORDER BY name LIMIT 1",
+            (workspace.execution_id,),
+        ).fetchone()[0]
+        connection.execute("UPDATE dq_metric SET value = value + 1 WHERE id = ?", (edited,))
+    mismatched = dqx(
+        "reconcile", workspace.execution_id, *base, "--format", "csv", cwd=workspace.root
+    )
+    assert mismatched.returncode == 1
+    [row] = list(csv.DictReader(io.StringIO(mismatched.stdout)))
+    assert (row["problem"], row["id"], row["differs"]) == ("mismatched", edited, "value")
+    with sqlite3.connect(workspace.root / "dqx.db") as connection:
+        connection.execute("UPDATE dq_metric SET value = value - 1 WHERE id = ?", (edited,))
+
+
+def test_reconcile_explains_an_unknown_run_and_a_missing_trace(workspace: Workspace) -> None:
+    base = ["--db", workspace.db_url, "--trace-file", str(workspace.trace_file)]
+    unknown = dqx("reconcile", "0" * 32, *base, cwd=workspace.root)
+    assert unknown.returncode == 1
+    assert f"no run {'0' * 32} in {workspace.db_url}" in unknown.stderr
+    assert "┏" not in unknown.stdout  # no empty discrepancy table
+
+    empty = workspace.root / "other-traces.jsonl"
+    empty.write_text("")
+    missing = dqx(
+        "reconcile",
+        workspace.execution_id,
+        "--db",
+        workspace.db_url,
+        "--trace-file",
+        str(empty),
+        cwd=workspace.root,
+    )
+    assert missing.returncode == 1
+    assert "trace not found" in missing.stdout and "┏" not in missing.stdout
+    assert "trace-missing.md" in missing.stderr
+
 
 def test_runs_and_alert_read_the_run_back(workspace: Workspace) -> None:
     runs = dqx(
-        "runs", "--db", workspace.db_url, "--suite", "checks", "--format", "csv", cwd=workspace.root
+        "runs",
+        "--db",
+        workspace.db_url,
+        "--suite",
+        "checks",
+        "--grafana",
+        "http://grafana.example:3000",
+        "--format",
+        "csv",
+        cwd=workspace.root,
     )
     assert runs.returncode == 0, runs.stderr
     lines = runs.stdout.strip().splitlines()
     assert len(lines) == 2 and lines[1].startswith(f"{workspace.execution_id},checks,2024-01-03,")
+    [row] = list(csv.DictReader(io.StringIO(runs.stdout)))
+    assert row["trace_sampled"] == "True"
+    assert row["trace_url"].startswith("http://grafana.example:3000/explore?")
+    assert workspace.execution_id in urllib.parse.unquote(row["trace_url"])
+    # runs reads no trace: a trace source flag is a usage error, not silently ignored.
+    ignored = dqx("runs", "--db", workspace.db_url, "--trace-file", "x.jsonl", cwd=workspace.root)
+    assert ignored.returncode == 2
 
     alert = dqx(
         "alert",
@@ -279,6 +340,89 @@ def test_reading_commands_reject_unknown_runs_and_databases(workspace: Workspace
     assert missing_db.returncode == 2
     assert "no metric database at nowhere.db" in missing_db.stderr
     assert not (workspace.root / "nowhere.db").exists()
+    bad_url = dqx("runs", "--db", "nosuchdriver://x", cwd=workspace.root)
+    assert bad_url.returncode == 2
+    assert bad_url.stderr.count("cannot open metric database") == 1
+    assert "Traceback" not in bad_url.stderr
+
+
+def test_json_output_stays_strict_json_when_a_metric_is_nan(tmp_path: Path) -> None:
+    (tmp_path / "checks.py").write_text(CHECKS)
+    table = orders_table()
+    prices = [float("nan"), *table.column("price").to_pylist()[1:]]
+    pq.write_table(table.set_column(2, "price", pa.array(prices)), tmp_path / "orders.parquet")
+    db_url = f"sqlite:///{tmp_path / 'dqx.db'}"
+    run = dqx(
+        "run",
+        "checks.py",
+        "--data",
+        "orders=orders.parquet",
+        "--date",
+        "2024-01-01",
+        "--db",
+        db_url,
+        "--format",
+        "json",
+        cwd=tmp_path,
+    )
+    execution_id = _strict_json(run.stdout)["execution_id"]
+    listed = dqx("metrics", execution_id, "--db", db_url, "--format", "json", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    values = {m["metric"]: m["value"] for m in _strict_json(listed.stdout)["metrics"]}
+    assert values["average(price)"] == "NaN"
+    assert values["num_rows()"] == 4.0
+
+
+def _strict_json(text: str) -> Any:
+    def refuse(constant: str) -> None:
+        raise ValueError(f"not JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_run_refuses_an_unwritable_trace_file_before_reading_data(tmp_path: Path) -> None:
+    (tmp_path / "checks.py").write_text(CHECKS)
+    pq.write_table(orders_table(), tmp_path / "orders.parquet")
+    outcome = dqx(
+        "run",
+        "checks.py",
+        "--data",
+        "orders=orders.parquet",
+        "--trace-file",
+        "orders.parquet/traces.jsonl",  # its "directory" is a file
+        cwd=tmp_path,
+    )
+    assert outcome.returncode == 2, outcome.stdout
+    assert "orders.parquet/traces.jsonl" in outcome.stderr and "Traceback" not in outcome.stderr
+    assert "scanning" not in outcome.stderr
+    assert not (tmp_path / "dqx.db").exists()
+
+
+def test_run_whose_database_write_fails_says_how_to_recover_with_the_cli(tmp_path: Path) -> None:
+    (tmp_path / "checks.py").write_text(CHECKS)
+    pq.write_table(orders_table(), tmp_path / "orders.parquet")
+    (tmp_path / "not-a-dir").write_text("")
+    db_url = f"sqlite:///{tmp_path / 'not-a-dir' / 'dqx.db'}"
+    outcome = dqx(
+        "run",
+        "checks.py",
+        "--data",
+        "orders=orders.parquet",
+        "--date",
+        DAY.isoformat(),
+        "--db",
+        db_url,
+        "--trace-file",
+        "traces.jsonl",
+        cwd=tmp_path,
+    )
+    assert outcome.returncode == 3, outcome.stderr
+    execution_id = next(
+        line.split()[2] for line in outcome.stdout.splitlines() if line.startswith("trace id")
+    )
+    expected = f"dqx reconcile {execution_id} --db {db_url} --trace-file traces.jsonl --recover"
+    assert expected in " ".join(outcome.stderr.split())
+    assert "collect_results" not in outcome.stderr and "Traceback" not in outcome.stderr
 
 
 def test_flags_beat_environment_which_beats_dqx_toml(workspace: Workspace, tmp_path: Path) -> None:
@@ -311,3 +455,35 @@ def test_flags_beat_environment_which_beats_dqx_toml(workspace: Workspace, tmp_p
     [run] = json.loads(listed.stdout)
     assert run["execution_id"] == workspace.execution_id
     assert run["trace_url"] == f"http://toml-jaeger:16686/trace/{workspace.execution_id}"
+
+
+def test_reading_commands_take_a_rotated_trace_directory(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    # The Collector rotates its file; on-call engineers point at the folder it writes to.
+    folder = tmp_path / "collector"
+    folder.mkdir()
+    # A copy: the workspace is shared by the module's tests.
+    (folder / "traces-2024-05-02T10-00-00.000.jsonl").write_bytes(workspace.trace_file.read_bytes())
+    rotated = dqx(
+        "reconcile",
+        workspace.execution_id,
+        "--db",
+        workspace.db_url,
+        "--trace-file",
+        str(folder),
+        cwd=workspace.root,
+    )
+    assert rotated.returncode == 0, rotated.stdout + rotated.stderr
+    assert "ok;" in rotated.stdout
+    missing = dqx(
+        "metrics",
+        workspace.execution_id,
+        "--db",
+        workspace.db_url,
+        "--trace-file",
+        str(tmp_path / "nowhere" / "*.jsonl"),
+        cwd=workspace.root,
+    )
+    assert missing.returncode == 2
+    assert "no OTLP trace file" in missing.stderr and "Traceback" not in missing.stderr

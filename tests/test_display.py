@@ -5,13 +5,21 @@ from __future__ import annotations
 import datetime as dt
 
 import pyarrow as pa
+from returns.result import Success
 from rich.console import Console
 from rich.table import Table
 
 from dqx import Context, MetricProvider, ResultKey, VerificationSuite, check
+from dqx.common import SymbolInfo
 from dqx.data import reconcile
 from dqx.datasource import DuckRelationDataSource
-from dqx.display import reconciliation_rows, reconciliation_table, results_table, runs_table
+from dqx.display import (
+    reconciliation_rows,
+    reconciliation_table,
+    results_table,
+    runs_table,
+    symbols_table,
+)
 from dqx.orm.repositories import InMemoryMetricDB
 from dqx.traces import InMemoryTraceSource
 
@@ -79,3 +87,18 @@ def test_reconciliation_rows_name_each_metric_the_database_lost() -> None:
     )
     rendered = text(reconciliation_table(rec))
     assert "duplicate_count([order_id])" in rendered and "missing_in_db" in rendered
+
+
+def test_metrics_read_from_the_database_alone_say_so() -> None:
+    # The table says "db" as the CLI's JSON and CSV do, not an empty origin.
+    symbol = SymbolInfo(
+        name="m_1",
+        metric="num_rows()",
+        dataset="orders",
+        value=Success(4.0),
+        yyyy_mm_dd=dt.date(2024, 1, 3),
+        suite="s",
+        tags={"__execution_id": "0" * 32},
+    )
+    row = next(line for line in text(symbols_table([symbol])).splitlines() if "m_1" in line)
+    assert row.split("│")[-2].strip() == "db"

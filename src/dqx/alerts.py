@@ -146,6 +146,16 @@ class Alert:
         )
 
     @property
+    def trace_note(self) -> str | None:
+        """Why there is no trace link, when the run recorded no trace."""
+        if self.trace_sampled is False:
+            return (
+                "no trace was recorded for this run (sampled out or untraced); "
+                f"`dqx metrics {self.execution_id}` shows what it measured"
+            )
+        return None
+
+    @property
     def trace_link(self) -> str | None:
         return self.links.jaeger or self.links.grafana
 
@@ -250,7 +260,13 @@ def build_alert(
         run_status=run.status,
         started=run.started,
         finished=run.finished,
-        links=trace_url(run.execution_id, jaeger=jaeger, grafana=grafana, tempo_uid=tempo_uid),
+        # A run that was sampled out or untraced has no trace to open: links to it
+        # would send the on-call person to an empty search.
+        links=(
+            TraceLinks(run.execution_id)
+            if run.trace_sampled is False
+            else trace_url(run.execution_id, jaeger=jaeger, grafana=grafana, tempo_uid=tempo_uid)
+        ),
         failures=tuple(failures),
         trace_sampled=run.trace_sampled,
         counts={
@@ -326,6 +342,8 @@ def to_alertmanager(alert: Alert) -> list[dict[str, Any]]:
         }
         if alert.trace_link:
             annotations["trace_url"] = alert.trace_link
+        if alert.trace_note:
+            annotations["trace_note"] = alert.trace_note
         if alert.links.jaeger:
             annotations["jaeger_url"] = alert.links.jaeger
         if alert.links.grafana:
@@ -384,6 +402,13 @@ def to_slack(alert: Alert) -> dict[str, Any]:
         blocks.append(
             {"type": "section", "text": {"type": "mrkdwn", "text": _clip("\n".join(lines), 3000)}}
         )
+    if alert.trace_note:
+        blocks.append(
+            {
+                "type": "context",
+                "elements": [{"type": "mrkdwn", "text": _slack_escape(alert.trace_note)}],
+            }
+        )
     hidden = len(alert.failures) - _SLACK_MAX_FAILURES
     if hidden > 0:
         blocks.append(
@@ -436,6 +461,8 @@ def to_markdown(alert: Alert) -> str:
         lines.append(f"- trace in Jaeger: {alert.links.jaeger}")
     if alert.links.grafana:
         lines.append(f"- trace in Grafana: [Explore]({alert.links.grafana})")
+    if alert.trace_note:
+        lines.append(f"- trace: {alert.trace_note}")
     lines.append("")
     if not alert.failures:
         lines.append("No failed assertions.")

@@ -21,6 +21,7 @@ import glob
 import importlib.util
 import json
 import logging
+import math
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -29,13 +30,13 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
-from dqx.common import SEVERITIES
+from dqx.common import SEVERITIES, DQXError
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
     from rich.console import Console
 
-    from dqx.api import Check
+    from dqx.api import Check, SuiteResult
     from dqx.common import AssertionResult, SymbolInfo
     from dqx.config import Settings
     from dqx.datasource import DuckRelationDataSource
@@ -79,7 +80,7 @@ def _operational(message: str) -> NoReturn:
 @contextmanager
 def _dqx_errors() -> Iterator[None]:
     """Map dqx's errors to exit codes: declarations are usage errors, the rest operational."""
-    from dqx.common import DefinitionError, DQXError, InvalidExecutionIdError
+    from dqx.common import DefinitionError, InvalidExecutionIdError
 
     try:
         yield
@@ -169,8 +170,11 @@ def _trace_source_options(fn: F) -> F:
     )(fn)
     fn = click.option(
         "--trace-file",
-        type=click.Path(dir_okay=False, path_type=Path),
-        help="Read the trace from an OTLP JSON-lines file (the collector's file exporter).",
+        type=click.Path(path_type=Path),
+        help=(
+            "Read the trace from OTLP JSON-lines files (the collector's file exporter): "
+            "a file (rotated and gzipped siblings included), a directory or a glob."
+        ),
     )(fn)
     return fn
 
@@ -197,8 +201,12 @@ def _open_db(settings: Settings, *, must_exist: bool) -> MetricDB:
             _usage(f"no metric database at {path} (from {settings.origin['db_url']})")
     try:
         return MetricDB(url)
+    except DQXError as exc:
+        _usage(f"{exc} (from {settings.origin['db_url']})")
     except Exception as exc:
-        _usage(f"cannot open metric database {url!r}: {exc}")
+        # The URL may hold a password: name where it came from instead.
+        origin = settings.origin["db_url"]
+        _usage(f"cannot open the metric database from {origin}: {type(exc).__name__}: {exc}")
 
 
 def _trace_source(
@@ -222,14 +230,27 @@ def _trace_source(
     from dqx import traces
 
     if trace_file is not None:
-        if not trace_file.exists():
-            _usage(f"trace file {trace_file} does not exist")
-        return traces.OTLPFileTraceSource(trace_file)
+        source = traces.OTLPFileTraceSource(trace_file)
+        try:
+            source.files()
+        except DQXError as exc:
+            _usage(f"--trace-file {trace_file}: {exc}")
+        return source
     if tempo_url:
         return traces.TempoTraceSource(tempo_url)
     if jaeger_url:
         return traces.JaegerTraceSource(jaeger_url)
     return None
+
+
+def _source_name(source: Any) -> str:
+    base_url = getattr(source, "base_url", None)
+    if base_url:
+        return str(base_url)
+    try:
+        return ", ".join(str(path) for path in source.files())
+    except DQXError:
+        return repr(source)
 
 
 def _links(settings: Settings, execution_id: str) -> TraceLinks:
@@ -251,8 +272,23 @@ def _print_links(console: Console, links: TraceLinks, trace_note: str | None = N
         console.print(f"grafana   {links.grafana}", soft_wrap=True)
 
 
+def _json_safe(value: Any) -> Any:
+    # JSON has no NaN or Infinity; a metric can be either. Their names as strings keep
+    # the output parseable by strict readers (jq, JSON.parse) without passing for NULL.
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, Mapping):
+        return {key: _json_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(item) for item in value]
+    return value
+
+
 def _emit_json(document: Any) -> None:
-    click.echo(json.dumps(document, indent=2, ensure_ascii=False, default=str))
+    text = json.dumps(
+        _json_safe(document), indent=2, ensure_ascii=False, allow_nan=False, default=str
+    )
+    click.echo(text)
 
 
 def _emit_csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
@@ -412,6 +448,27 @@ def _observed_sources(
     return sources
 
 
+def _check_trace_file(settings: Settings) -> None:
+    """A trace file that cannot be written is refused before any data is read.
+
+    The exporter writes in the background and can only drop what it cannot write, so
+    the run would claim a trace that no file holds.
+    """
+    trace_file = settings.get("trace_file")
+    if not trace_file:
+        return
+    path = Path(trace_file)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("ab"):
+            pass
+    except OSError as exc:
+        _usage(
+            f"cannot write the trace file {trace_file} (from {settings.origin['trace_file']}): "
+            f"{exc}; pass a writable --trace-file"
+        )
+
+
 def _tracer_provider(settings: Settings) -> tuple[SDKTracerProvider | None, str]:
     """The provider a run exports through, and a note saying where its trace goes."""
     import os
@@ -444,6 +501,32 @@ def _tracer_provider(settings: Settings) -> tuple[SDKTracerProvider | None, str]
         if traces_exporter == "console":
             return telemetry.configure(exporter="console", set_global=False), "printed"
     return None, "not recorded: pass --trace-file or --otlp-endpoint to keep the trace"
+
+
+def _persist_message(
+    result: SuiteResult, settings: Settings, db_url: str, trace_note: str, problem: str
+) -> str:
+    """Why the run's metrics are not in the database, and the command that restores them."""
+    detail = result.persist_error or problem
+    head = (
+        f"run {result.execution_id} finished, but its {len(result.metrics)} metric(s) could "
+        f"not be written to {db_url}: {detail}."
+    )
+    if not result.trace_sampled:
+        return (
+            f"{head} Its trace was not recorded, so nothing holds them: re-run the same "
+            "command once the database is back (a new execution id)."
+        )
+    db_flag = f" --db {db_url}" if settings.origin["db_url"] == "flag" else ""
+    trace_file = settings.get("trace_file")
+    if trace_note == f"written to {trace_file}":
+        source = f"--trace-file {trace_file}"
+    else:
+        source = "--jaeger URL (or --tempo URL)"
+    return (
+        f"{head} Every metric is in trace {result.execution_id}; once the database is "
+        f"back, run: dqx reconcile {result.execution_id}{db_flag} {source} --recover"
+    )
 
 
 def _result_document(
@@ -557,6 +640,7 @@ def run_command(
     threshold = settings.require("fail_on")
     if threshold not in SEVERITIES:
         _usage(f"fail_on {threshold!r} (from {settings.origin['fail_on']}) is not P0..P3")
+    _check_trace_file(settings)
     datasets = _parse_pairs(data, "--data", "NAME=PATH")
     date_columns = _parse_pairs(date_column, "--date-column", "NAME=COLUMN")
     checks = _load_checks(checks_file)
@@ -608,7 +692,7 @@ def run_command(
         )
         _print_links(out, links, trace_note)
     if persist_problem:
-        _operational(persist_problem)
+        _operational(_persist_message(result, settings, db.url, trace_note, persist_problem))
     failed = result.failed(threshold)
     if failed:
         err.print(
@@ -749,39 +833,64 @@ def reconcile_command(
     err = _stderr()
     with _dqx_errors():
         rec = reconcile(db, execution_id, source)
+        if not rec.trace_found and not rec.db_count and db.run(execution_id) is None:
+            message = (
+                f"no run {execution_id} in {db.url}, and no trace of it in "
+                f"{_source_name(source)}; list runs with `dqx runs`"
+            )
+            raise _exit_error(message, EXIT_FAILED)
         if recover:
             written = rec.recover(db)
             err.print(f"recovered {written} metric(s) from the trace", highlight=False)
             rec = reconcile(db, execution_id, source)
+    for warning in rec.warnings:
+        err.print(f"warning: {warning}", markup=False, highlight=False)
     if fmt == "json":
         _emit_json(_reconciliation_document(rec))
     elif fmt == "csv":
         from dqx.display import reconciliation_rows
 
-        rows = reconciliation_rows(rec)
-        _emit_csv(
-            ["problem", "metric", "dataset", "yyyy_mm_dd", "db_value", "trace_value"],
-            [
-                [
-                    r["problem"],
-                    r["metric"],
-                    r["dataset"],
-                    r["yyyy_mm_dd"],
-                    r["db_value"],
-                    r["trace_value"],
-                ]
-                for r in rows
-            ],
-        )
+        header = ["problem", "metric", "dataset", "yyyy_mm_dd", "db_value", "trace_value"]
+        header += ["id", "differs"]
+        _emit_csv(header, [[r[h] for h in header] for r in reconciliation_rows(rec)])
     else:
         from dqx.display import reconciliation_table
 
         out = _stdout()
-        out.print(rec.summary, markup=False, highlight=False)
-        if not rec.ok:
+        # The library's summary names recover(), a Python method; here it is a flag.
+        out.print(rec.summary.split("; recover()")[0], markup=False, highlight=False)
+        if rec.trace_found and not rec.ok:
             out.print(reconciliation_table(rec, title=f"run {execution_id}: db vs trace"))
     if not rec.ok:
+        _reconcile_way_out(err, rec, execution_id, settings.get("runbook_base_url"))
         ctx.exit(EXIT_FAILED)
+
+
+def _reconcile_way_out(err: Console, rec: Any, execution_id: str, runbooks: str | None) -> None:
+    """What the operator does next, on stderr so JSON and CSV stay clean."""
+    from dqx.alerts import runbook_url
+
+    if not rec.trace_found:
+        err.print(
+            f"trace {execution_id} not found in that source: try another (--trace-file, "
+            f"--jaeger, --tempo); see {runbook_url('trace-missing', runbooks)}",
+            markup=False,
+            highlight=False,
+        )
+        return
+    if rec.missing_in_db:
+        err.print(
+            f"{len(rec.missing_in_db)} metric(s) only in the trace: run the same command "
+            "with --recover to write them back",
+            markup=False,
+            highlight=False,
+        )
+    if rec.mismatched or rec.missing_in_trace:
+        err.print(
+            f"see {runbook_url('reconciliation-mismatch', runbooks)} before trusting either record",
+            markup=False,
+            highlight=False,
+        )
 
 
 def _run_row(run: RunRecord, links: TraceLinks | None) -> dict[str, Any]:
@@ -813,7 +922,8 @@ def _run_row(run: RunRecord, links: TraceLinks | None) -> dict[str, Any]:
     help="Only runs about this date or later.",
 )
 @click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
-@_trace_source_options
+@click.option("--jaeger", "jaeger_url", metavar="URL", help="Jaeger UI base for trace links.")
+@click.option("--grafana", "grafana_url", metavar="URL", help="Grafana base for trace links.")
 @_format_option("table", "json", "csv")
 @click.pass_context
 def runs_command(
@@ -822,16 +932,16 @@ def runs_command(
     suite: str | None,
     since: dt.datetime | None,
     limit: int,
-    trace_file: Path | None,
     jaeger_url: str | None,
-    tempo_url: str | None,
+    grafana_url: str | None,
     fmt: str,
 ) -> None:
     """Recent runs, newest first, with their status and trace links.
 
-    --jaeger sets the base of the trace links (else DQX_JAEGER_URL / DQX_GRAFANA_URL).
+    JSON and CSV rows carry trace_url when --jaeger or --grafana (else DQX_JAEGER_URL /
+    DQX_GRAFANA_URL, or dqx.toml) says where the traces are; Jaeger wins.
     """
-    settings = _settings(db_url=db_url, jaeger_url=jaeger_url, tempo_url=tempo_url)
+    settings = _settings(db_url=db_url, jaeger_url=jaeger_url, grafana_url=grafana_url)
     db = _open_db(settings, must_exist=True)
     with _dqx_errors():
         runs = db.runs(suite=suite, since=since.date() if since else None, limit=limit)
@@ -848,9 +958,12 @@ def runs_command(
             "failed",
             "errors",
             "metrics",
+            "trace_sampled",
             "started",
+            "finished",
+            "trace_url",
         ]
-        _emit_csv(header, [[row[h] for h in header] for row in rows])
+        _emit_csv(header, [[row.get(h) for h in header] for row in rows])
     else:
         from dqx.display import runs_table
 

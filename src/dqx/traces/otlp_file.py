@@ -7,6 +7,7 @@ trace and span ids as hex strings (not protobuf JSON's base64), enums as integer
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
 __all__ = ["OTLPJsonFileSpanExporter", "spans_to_otlp_json"]
 
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId")
+
+log = logging.getLogger(__name__)
 
 
 def _hex_ids(node: Any) -> None:
@@ -84,7 +87,9 @@ class OTLPJsonFileSpanExporter(SpanExporter):
             with self._lock:
                 self._path.parent.mkdir(parents=True, exist_ok=True)
                 _append(self._path, line)
-        except OSError:
+        except OSError as exc:
+            # The SDK drops a failed batch without a word: say which file refused it.
+            log.warning("cannot append %d span(s) to %s: %s", len(spans), self._path, exc)
             return SpanExportResult.FAILURE
         return SpanExportResult.SUCCESS
 
