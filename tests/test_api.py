@@ -65,7 +65,7 @@ BAD_CHECKS: dict[str, tuple[Callable[[MetricProvider, Context], None], list[str]
     ),
     "unknown column": (
         lambda mp, ctx: ctx.assert_that(mp.average("pirce")).where(name="a").is_gt(0),
-        ["'pirce'", "average(pirce)", "did you mean 'price'"],
+        ["'pirce'", "average(pirce)", "did you mean 'price'", "check 'Sales'", "assertion 'a'"],
     ),
     "unknown column in a lagged extended metric": (
         lambda mp, ctx: (
@@ -130,6 +130,36 @@ BAD_CHECKS: dict[str, tuple[Callable[[MetricProvider, Context], None], list[str]
     "stddev over one day": (
         lambda mp, ctx: ctx.assert_that(mp.ext.stddev(mp.num_rows(), n=1)).where(name="a").is_gt(0),
         ["n=1"],
+    ),
+    "an assertion named but never compared": (
+        lambda mp, ctx: [
+            ctx.assert_that(mp.num_rows()).where(name="rows"),
+            ctx.assert_that(mp.sum("qty")).where(name="qty").is_gt(0),
+        ],
+        ["'rows'", "'Sales'", "no comparison", ".is_gt("],
+    ),
+    "an assertion neither named nor compared": (
+        lambda mp, ctx: [
+            ctx.assert_that(mp.sum("price")),
+            ctx.assert_that(mp.sum("qty")).where(name="qty").is_gt(0),
+        ],
+        ["sum(price)", "'Sales'", ".where(name="],
+    ),
+    "a comparison before where()": (
+        lambda mp, ctx: ctx.assert_that(mp.num_rows()).is_gt(0),  # type: ignore[attr-defined]
+        ["'Sales'", "is_gt", ".where(name="],
+    ),
+    "a metric declared with a bad argument": (
+        lambda mp, ctx: ctx.assert_that(mp.average(3)).where(name="a").is_gt(0),  # type: ignore[arg-type]
+        ["'Sales'", "average()", "3"],
+    ),
+    "between with its bounds reversed": (
+        lambda mp, ctx: ctx.assert_that(mp.num_rows()).where(name="a").is_between(10, 1),
+        ["'a'", "'Sales'", "10", "1", "is_between(1, 10)"],
+    ),
+    "boolean value for a text column": (
+        lambda mp, ctx: ctx.assert_that(mp.count_values("status", True)).where(name="a").is_gt(0),
+        ["True", "'status'", "VARCHAR"],
     ),
     "a check that crashes": (
         lambda mp, ctx: ctx.assert_that(1 / 0).where(name="a").is_gt(0),

@@ -55,6 +55,12 @@ def test_bad_tags_are_refused(tags: dict[object, object]) -> None:
         ResultKey(DAY, tags)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("tags", [[("env", "prod")], "env=prod"])
+def test_tags_that_are_not_a_mapping_are_refused(tags: object) -> None:
+    with pytest.raises(DefinitionError, match="mapping"):
+        ResultKey(DAY, tags)  # type: ignore[arg-type]
+
+
 def test_result_key_needs_a_date_not_a_datetime() -> None:
     with pytest.raises(DefinitionError, match=r"datetime\.date"):
         ResultKey(dt.datetime(2024, 1, 2))

@@ -235,3 +235,22 @@ def test_tolerance_must_be_a_number_at_least_zero(bad: Any) -> None:
     suite = VerificationSuite([tol], InMemoryMetricDB(), "tol")
     with pytest.raises(DefinitionError, match="tol"):
         suite.run([DuckRelationDataSource.from_arrow(pa.table({"x": [1]}), "t")], ResultKey(DAY))
+
+
+def test_an_extended_metric_that_comes_out_nan_is_an_error_not_a_failure() -> None:
+    inf = math.inf
+    days = [DAY - dt.timedelta(days=1), DAY]
+    table = pa.table({"yyyy_mm_dd": days, "x": [inf, inf]})
+
+    @check(name="Judged")
+    def judged(mp: MetricProvider, ctx: Context) -> None:
+        ctx.assert_that(mp.ext.day_over_day(mp.maximum("x"))).where(name="dod").is_lt(0.5)
+        ctx.assert_that(mp.ext.stddev(mp.maximum("x"), n=2)).where(name="sd").is_lt(1)
+
+    suite = VerificationSuite([judged], InMemoryMetricDB(), "eval")
+    suite.run([DuckRelationDataSource.from_arrow(table, "nums")], ResultKey(DAY))
+    results = {r.assertion: r for r in suite.collect_results()}
+    for name, metric in (("dod", "day_over_day(maximum(x))"), ("sd", "stddev(maximum(x)")):
+        assert results[name].status == "ERROR"
+        assert metric in results[name].message
+        assert "NaN" in results[name].message

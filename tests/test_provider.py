@@ -132,3 +132,8 @@ def test_extended_metrics_take_one_plain_metric() -> None:
         mp.ext.day_over_day(mp.num_rows() + 1)  # type: ignore[arg-type]
     with pytest.raises(DefinitionError, match="n >= 2"):
         mp.ext.stddev(mp.num_rows(), n=1)
+
+
+def test_a_lagged_metric_without_columns_reads_as_a_call() -> None:
+    assert str(mp.custom_sql("COUNT(*)", lag=1)) == "custom_sql(COUNT(*), lag=1)"
+    assert str(mp.num_rows(lag=3)) == "num_rows(lag=3)"

@@ -304,9 +304,30 @@ def test_count_values_keeps_values_of_different_types_apart(measure: Measure) ->
         ("SUM(x) AS total", "alias"),
         ("SUM(x) FROM t", "not valid SQL"),
         ("", "needs an SQL expression"),
+        # Star expansions become several result columns and would shift every later
+        # metric of the shared statement onto its neighbour's value.
+        ("SUM(COLUMNS(*))", "columns"),
+        ("SUM(*COLUMNS(*))", "columns"),
+        ("MAX(COLUMNS('x'))", "columns"),
+        ("MAX(struct_pack(*))", "*"),
+        ("MAX(#1)", "#1"),
     ],
 )
 def test_custom_sql_is_one_aggregate_expression(sql: str, complaint: str) -> None:
     with pytest.raises(DefinitionError, match="custom_sql") as raised:
         CustomSQL.parse(sql)
     assert complaint in str(raised.value)
+
+
+def test_count_values_of_null_points_to_null_count() -> None:
+    with pytest.raises(DefinitionError, match=r"null_count"):
+        MetricProvider().count_values("s", None)  # type: ignore[arg-type]
+    with pytest.raises(DefinitionError, match=r"null_count"):
+        MetricProvider().count_values("s", ["a", None])  # type: ignore[list-item]
+
+
+def test_count_values_refuses_a_nested_column_before_reading_it(measure: Measure) -> None:
+    table = pa.table({"tags": pa.array([[1], [2], None], pa.list_(pa.int64()))})
+    with pytest.raises(DefinitionError, match=r"'tags'") as raised:
+        measure(table, {"ones": lambda mp: mp.count_values("tags", 1)})
+    assert "BIGINT[]" in str(raised.value)

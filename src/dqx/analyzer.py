@@ -67,34 +67,55 @@ class _Batch:
     statements: list[Statement] = field(default_factory=list)
 
 
-def validate_specs(source: DataSource, specs: Iterable[MetricSpec]) -> None:
-    """Check every column against the schema before any data is read."""
+def validate_specs(
+    source: DataSource, specs: Iterable[MetricSpec], *, where: str | None = None
+) -> None:
+    """Check every column against the schema before any data is read.
+
+    ``where`` (say, ``check 'Sales', assertion 'avg'``) is added to every message.
+    """
     for spec in specs:
         for column in spec.columns:
-            resolved = source.resolve_column(column, metric=spec.name)
+            resolved = source.resolve_column(column, metric=spec.name, where=where)
             if column in spec.numeric_columns and not source.is_numeric(resolved):
                 raise DefinitionError(
                     f"{spec.name} needs a numeric column, but {column!r} in dataset "
-                    f"{source.name!r} is {source.schema[resolved]}",
+                    f"{source.name!r} is {source.schema[resolved]}{_in(where)}",
                     dataset=source.name,
                     column=column,
                     metric=spec.name,
                 )
             if isinstance(spec, CountValues):
-                _check_value_types(source, spec, resolved)
+                _check_value_types(source, spec, resolved, where)
 
 
-def _check_value_types(source: DataSource, spec: CountValues, column: str) -> None:
+def _in(where: str | None) -> str:
+    return f" (in {where})" if where else ""
+
+
+def _check_value_types(
+    source: DataSource, spec: CountValues, column: str, where: str | None
+) -> None:
     # The engine would fail to cast while scanning and take the whole batch with it;
     # a value that can never match the column's type is a definition error instead.
+    column_type = source.schema[column].upper()
     numeric = source.is_numeric(column)
-    text = source.schema[column].upper() == "VARCHAR"
+    text = column_type == "VARCHAR"
+    boolean = column_type == "BOOLEAN"
+    nested = column_type.endswith("]") or column_type.startswith(("STRUCT", "MAP", "UNION"))
     for value in spec.values:
-        is_number = isinstance(value, int | float) and not isinstance(value, bool)
-        if (numeric and isinstance(value, str)) or (text and is_number):
+        is_bool = isinstance(value, bool)
+        is_number = isinstance(value, int | float) and not is_bool
+        if (
+            nested
+            or (numeric and isinstance(value, str))
+            or (text and (is_number or is_bool))
+            or (is_bool and not boolean and not numeric)
+            or (boolean and isinstance(value, str))
+        ):
             raise DefinitionError(
                 f"{spec.name}: {value!r} cannot match column {column!r} of dataset "
-                f"{source.name!r}, which is {source.schema[column]}",
+                f"{source.name!r}, which is {source.schema[column]}{_in(where)}",
                 dataset=source.name,
                 column=column,
                 metric=spec.name,

@@ -38,7 +38,7 @@ from dqx.common import (
 from dqx.datasource import DataSource
 from dqx.evaluator import Comparison, MetricKey, extended_value, judge
 from dqx.orm.repositories import AssertionRecord, Metric, MetricDB, RunRecord, metric_identity
-from dqx.provider import Expr, ExtendedSymbol, MetricProvider, MetricSymbol, as_expr
+from dqx.provider import Const, Expr, ExtendedSymbol, MetricProvider, MetricSymbol, as_expr
 from dqx.specs import MetricSpec
 from dqx.telemetry import emit_events, get_tracer, record_error, start_run_span
 
@@ -131,6 +131,9 @@ class Context:
         self._check = check
         self._key = key
         self._assertions: list[Assertion] = []
+        # Started assertions not yet compared, by id: a check that forgets the
+        # comparison would otherwise lose the assertion without a word.
+        self._open: dict[int, AssertionDraft | AssertionReady] = {}
 
     @property
     def key(self) -> ResultKey:
@@ -143,7 +146,20 @@ class Context:
 
     def assert_that(self, expr: Expr | float) -> AssertionDraft:
         """Start an assertion; name it with ``.where(name=...)`` to get the comparisons."""
-        return AssertionDraft(self, as_expr(expr))
+        draft = AssertionDraft(self, as_expr(expr))
+        self._open[id(draft)] = draft
+        return draft
+
+    def _unfinished(self) -> list[str]:
+        """What was started but never compared, as the user would recognise it."""
+        return [
+            f"assertion {item._name!r} has no comparison; finish it with .is_gt(...), "
+            ".is_between(...) or another comparison"
+            if isinstance(item, AssertionReady)
+            else f"assert_that({item._expr}) has no name or comparison; finish it with "
+            ".where(name=...).is_gt(...) or another comparison"
+            for item in self._open.values()
+        ]
 
     def _add(self, assertion: Assertion) -> None:
         if any(existing.name == assertion.name for existing in self._assertions):
@@ -172,7 +188,20 @@ class AssertionDraft:
         checked = validate_severity(
             chosen, where=f"assertion {name!r} in check {self._ctx.check_name!r}"
         )
-        return AssertionReady(self._ctx, self._expr, name, checked)
+        self._ctx._open.pop(id(self), None)
+        ready = AssertionReady(self._ctx, self._expr, name, checked)
+        self._ctx._open[id(ready)] = ready
+        return ready
+
+    def __getattr__(self, attribute: str) -> Any:
+        if attribute.startswith("is_") and hasattr(AssertionReady, attribute):
+            raise DefinitionError(
+                f"assert_that({self._expr}).{attribute}(...) in check "
+                f"{self._ctx.check_name!r} needs a name first: "
+                f"assert_that(...).where(name=...).{attribute}(...)",
+                check=self._ctx.check_name,
+            )
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {attribute!r}")
 
 
 class AssertionReady:
@@ -185,6 +214,7 @@ class AssertionReady:
         self._severity = severity
 
     def _declare(self, comparison: Comparison) -> None:
+        self._ctx._open.pop(id(self), None)
         self._ctx._add(
             Assertion(self._ctx._check, self._name, self._severity, self._expr, comparison)
         )
@@ -209,6 +239,14 @@ class AssertionReady:
 
     def is_between(self, lower: Expr | float, upper: Expr | float) -> None:
         lo, hi = as_expr(lower), as_expr(upper)
+        if isinstance(lo, Const) and isinstance(hi, Const) and lo.value > hi.value:
+            # Nothing lies between them: the assertion could only ever fail.
+            raise DefinitionError(
+                f"assertion {self._name!r} in check {self._ctx.check_name!r}: "
+                f"is_between({lo}, {hi}) has its lower bound above its upper bound; "
+                f"did you mean is_between({hi}, {lo})?",
+                check=self._ctx.check_name,
+            )
         self._declare(Comparison("between", (lo, hi)))
 
     def is_positive(self) -> None:
@@ -369,6 +407,17 @@ class VerificationSuite:
             ctx = Context(item, key)
             try:
                 item(MetricProvider(), ctx)
+            except DefinitionError as exc:
+                if exc.check is not None:
+                    raise
+                # A metric or value declared wrongly says what is wrong; add where.
+                raise DefinitionError(
+                    f"check {item.name!r}: {exc}",
+                    dataset=exc.dataset,
+                    column=exc.column,
+                    check=item.name,
+                    metric=exc.metric,
+                ) from exc
             except DQXError:
                 raise
             except Exception as exc:
@@ -377,6 +426,11 @@ class VerificationSuite:
                     "its assertions",
                     check=item.name,
                 ) from exc
+            unfinished = ctx._unfinished()
+            if unfinished:
+                raise DefinitionError(
+                    f"check {item.name!r}: {'; '.join(unfinished)}", check=item.name
+                )
             if not ctx._assertions:
                 raise DefinitionError(
                     f"check {item.name!r} declares no assertions", check=item.name
@@ -423,8 +477,17 @@ class VerificationSuite:
             for expr in (assertion.expr, *assertion.comparison.bounds):
                 for leaf in expr.leaves():
                     plan.add(leaf)
-        for dataset, needs in plan.needs.items():
-            validate_specs(sources[dataset], {spec for spec, _ in needs})
+        for assertion in assertions:
+            where = f"check {assertion.check.name!r}, assertion {assertion.name!r}"
+            for expr in (assertion.expr, *assertion.comparison.bounds):
+                for leaf in expr.leaves():
+                    symbol = leaf.base if isinstance(leaf, ExtendedSymbol) else leaf
+                    assert symbol.dataset is not None
+                    try:
+                        validate_specs(sources[symbol.dataset], [symbol.spec], where=where)
+                    except DefinitionError as exc:
+                        exc.check = assertion.check.name
+                        raise
 
         self._started = True
         execution_id = self._execution_id

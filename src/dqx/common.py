@@ -145,8 +145,13 @@ def canonical_json(value: Any) -> str:
 
 
 def _freeze_tags(tags: Mapping[str, Any] | None) -> tuple[tuple[str, str], ...]:
-    if not tags:
+    if tags is None:
         return ()
+    if not isinstance(tags, Mapping):
+        raise DefinitionError(
+            f"tags must be a mapping of names to values such as {{'env': 'prod'}}, "
+            f"got {type(tags).__name__} {tags!r}"
+        )
     for key, value in tags.items():
         if not isinstance(key, str) or not key:
             raise DefinitionError(f"tag keys must be non-empty strings, got {key!r}")

@@ -63,8 +63,13 @@ class DataSource:
     def execute(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         raise NotImplementedError
 
-    def resolve_column(self, column: str, *, metric: str | None = None) -> str:
-        """The schema's spelling of ``column``, or a DefinitionError naming it."""
+    def resolve_column(
+        self, column: str, *, metric: str | None = None, where: str | None = None
+    ) -> str:
+        """The schema's spelling of ``column``, or a DefinitionError naming it.
+
+        ``metric`` and ``where`` (the check and assertion) say who asked for it.
+        """
         schema = self.schema
         if column in schema:
             return column
@@ -72,7 +77,8 @@ class DataSource:
         if len(folded) == 1:
             return folded[0]
         hint = difflib.get_close_matches(column, list(schema), n=1)
-        where = f" ({metric})" if metric else ""
+        asker = " in ".join(part for part in (metric, where) if part)
+        where = f" ({asker})" if asker else ""
         suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
         raise DefinitionError(
             f"dataset {self.name!r} has no column {column!r}{where}{suggestion}",

@@ -72,14 +72,24 @@ def extended_value(symbol: ExtendedSymbol, key_date: dt.date, values: Values) ->
             case Failure(reason):
                 return Failure(f"{symbol.name}: {reason}")
     if symbol.kind == "stddev":
-        return Success(statistics.stdev(series))
-    current, previous = series
-    if previous == 0:
-        return Failure(
-            f"{symbol.name}: division by zero, {base.spec.name} on dataset {dataset!r} "
-            f"was 0 on {(key_date - dt.timedelta(days=symbol.base_lags()[1])).isoformat()}"
-        )
-    return Success((current - previous) / previous)
+        if not all(math.isfinite(number) for number in series):
+            # statistics.stdev raises on infinities instead of giving NaN.
+            return Failure(
+                f"{symbol.name} is NaN: {base.spec.name} on dataset {dataset!r} is "
+                "infinite on a day of the window"
+            )
+        result = statistics.stdev(series)
+    else:
+        current, previous = series
+        if previous == 0:
+            return Failure(
+                f"{symbol.name}: division by zero, {base.spec.name} on dataset {dataset!r} "
+                f"was 0 on {(key_date - dt.timedelta(days=symbol.base_lags()[1])).isoformat()}"
+            )
+        result = (current - previous) / previous
+    if math.isnan(result):
+        return Failure(f"{symbol.name} on dataset {dataset!r} is NaN")
+    return Success(result)
 
 
 def evaluate(expr: Expr, key_date: dt.date, values: Values) -> Result[float, str]:

@@ -245,7 +245,8 @@ class MetricSymbol(Expr):
 
     def __str__(self) -> str:
         if self.lag:
-            return f"{self.spec.name[:-1]}{', ' if self.spec.columns else ''}lag={self.lag})"
+            name = self.spec.name
+            return f"{name[:-1]}{'' if name.endswith('()') else ', '}lag={self.lag})"
         return self.spec.name
 
 

@@ -230,6 +230,11 @@ class DuplicateCount(MetricSpec):
 
 
 def _check_bind_value(value: object) -> BindValue:
+    if value is None:
+        raise DefinitionError(
+            "count_values() cannot match NULL (in SQL, c = NULL is never true); "
+            "count NULLs with mp.null_count(column)"
+        )
     if isinstance(value, bool | int | str):
         return value
     if isinstance(value, float):
@@ -338,6 +343,9 @@ _FORBIDDEN_NODES: tuple[type[exp.Expr], ...] = (
     exp.Placeholder,
     exp.Parameter,
 )
+# COLUMNS(...) and * expand to several result columns and #n names a column by
+# position: either would shift the shared statement's values onto other metrics.
+_INDIRECT_COLUMNS: tuple[type[exp.Expr], ...] = (exp.Columns, exp.PositionalColumn)
 
 
 @dataclass(frozen=True)
@@ -378,6 +386,14 @@ class CustomSQL(MetricSpec):
                 raise DefinitionError(
                     f"{metric} may hold one aggregate expression only; "
                     f"found {type(node).__name__.lower()} {node.sql('duckdb')!r}",
+                    metric=metric,
+                )
+            if isinstance(node, _INDIRECT_COLUMNS) or (
+                isinstance(node, exp.Star) and not _counts_rows(node)
+            ):
+                raise DefinitionError(
+                    f"{metric} selects columns by pattern or position "
+                    f"({node.sql('duckdb')!r}); name each column, and use * only as COUNT(*)",
                     metric=metric,
                 )
             function_name = _function_name(node)
@@ -431,6 +447,13 @@ class CustomSQL(MetricSpec):
 
     def aggregate(self, params: dict[str, BindValue]) -> exp.Expr:
         return self.expression.copy()
+
+
+def _counts_rows(star: exp.Star) -> bool:
+    parent = star.parent
+    if isinstance(parent, exp.Distinct):
+        parent = parent.parent
+    return isinstance(parent, exp.Count)
 
 
 def _inside_aggregate(node: exp.Expr) -> bool:
