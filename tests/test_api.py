@@ -285,3 +285,24 @@ def test_assertion_results_carry_their_context() -> None:
         assert result.tags == {"env": "prod", "team": "data"}
         assert result.yyyy_mm_dd == DAY
         assert result.execution_id == suite.execution_id
+
+
+def test_a_run_that_breaks_midway_is_recorded_as_error_not_running() -> None:
+    class TruncatingSource(DuckRelationDataSource):
+        # A buggy custom source: rows come back one column short.
+        def execute(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+            return [row[:-1] for row in super().execute(sql, params)]
+
+    @check(name="Rows")
+    def rows(mp: MetricProvider, ctx: Context) -> None:
+        ctx.assert_that(mp.average("x")).where(name="avg").is_gt(0)
+
+    connection = duckdb.connect()
+    connection.register("t", pa.table({"x": [1.0, 2.0]}))
+    db = InMemoryMetricDB()
+    suite = VerificationSuite([rows], db, "Broken")
+    with pytest.raises(IndexError):
+        suite.run([TruncatingSource(connection, "t", "t")], ResultKey(dt.date(2024, 1, 1)))
+    run = db.run(suite.execution_id)
+    assert run is not None
+    assert (run.status, run.finished is not None) == ("error", True)

@@ -522,9 +522,28 @@ class VerificationSuite:
                 (),
                 run_log,
             )
-            values, metrics, statements = self._gather(plan, sources, tracer, run_log)
-            persist_error = self._persist(metrics, tracer, run_log)
-            results = self._evaluate(assertions, key, values, tracer)
+            try:
+                values, metrics, statements = self._gather(plan, sources, tracer, run_log)
+                persist_error = self._persist(metrics, tracer, run_log)
+                results = self._evaluate(assertions, key, values, tracer)
+            except Exception:
+                # Leave an honest record, not a run that looks "running" forever.
+                self._record_run_safely(
+                    RunRecord(
+                        execution_id,
+                        self._name,
+                        key.yyyy_mm_dd,
+                        key.tags,
+                        started,
+                        _utcnow(),
+                        "error",
+                        trace_sampled,
+                        0,
+                    ),
+                    (),
+                    run_log,
+                )
+                raise
             finished = _utcnow()
             result = SuiteResult(
                 execution_id,
