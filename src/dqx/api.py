@@ -507,42 +507,37 @@ class VerificationSuite:
             run_log.info(
                 "dqx run %s of suite %r for %s started", execution_id, self._name, key.yyyy_mm_dd
             )
-            self._record_run_safely(
-                RunRecord(
+
+            def run_record(
+                status: str,
+                finished: dt.datetime | None = None,
+                metric_count: int = 0,
+                counts: Mapping[str, int] | None = None,
+            ) -> RunRecord:
+                counts = counts or {}
+                return RunRecord(
                     execution_id,
                     self._name,
                     key.yyyy_mm_dd,
                     key.tags,
                     started,
-                    None,
-                    "running",
+                    finished,
+                    status,
                     trace_sampled,
-                    0,
-                ),
-                (),
-                run_log,
-            )
+                    metric_count,
+                    counts.get("OK", 0),
+                    counts.get("FAILURE", 0),
+                    counts.get("ERROR", 0),
+                )
+
+            self._record_run_safely(run_record("running"), (), run_log)
             try:
                 values, metrics, statements = self._gather(plan, sources, tracer, run_log)
                 persist_error = self._persist(metrics, tracer, run_log)
                 results = self._evaluate(assertions, key, values, tracer)
             except Exception:
                 # Leave an honest record, not a run that looks "running" forever.
-                self._record_run_safely(
-                    RunRecord(
-                        execution_id,
-                        self._name,
-                        key.yyyy_mm_dd,
-                        key.tags,
-                        started,
-                        _utcnow(),
-                        "error",
-                        trace_sampled,
-                        0,
-                    ),
-                    (),
-                    run_log,
-                )
+                self._record_run_safely(run_record("error", _utcnow()), (), run_log)
                 raise
             finished = _utcnow()
             result = SuiteResult(
@@ -574,20 +569,7 @@ class VerificationSuite:
                 "persist_failed" if persist_error else ("passed" if result.passed else "failed")
             )
             self._record_run_safely(
-                RunRecord(
-                    execution_id,
-                    self._name,
-                    key.yyyy_mm_dd,
-                    key.tags,
-                    started,
-                    finished,
-                    status,
-                    trace_sampled,
-                    len(metrics) if not persist_error else 0,
-                    counts["OK"],
-                    counts["FAILURE"],
-                    counts["ERROR"],
-                ),
+                run_record(status, finished, 0 if persist_error else len(metrics), counts),
                 [_assertion_record(r) for r in results],
                 run_log,
             )
