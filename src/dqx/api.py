@@ -474,20 +474,18 @@ class VerificationSuite:
         assertions = self._declare(key, sources)
         plan = _Plan(key)
         for assertion in assertions:
-            for expr in (assertion.expr, *assertion.comparison.bounds):
-                for leaf in expr.leaves():
-                    plan.add(leaf)
-        for assertion in assertions:
             where = f"check {assertion.check.name!r}, assertion {assertion.name!r}"
             for expr in (assertion.expr, *assertion.comparison.bounds):
                 for leaf in expr.leaves():
                     symbol = leaf.base if isinstance(leaf, ExtendedSymbol) else leaf
                     assert symbol.dataset is not None
+                    # Validated per assertion, so a bad column names where it was written.
                     try:
                         validate_specs(sources[symbol.dataset], [symbol.spec], where=where)
                     except DefinitionError as exc:
                         exc.check = assertion.check.name
                         raise
+                    plan.add(leaf)
 
         self._started = True
         execution_id = self._execution_id
@@ -790,7 +788,7 @@ class VerificationSuite:
         ) as span:
             # Events go out before the write: if the database fails, the trace still
             # holds every value and `reconcile(...).recover(db)` can write them back.
-            emit_events(tracer, "dqx.metrics", "dqx.metric", [_metric_event(m) for m in metrics])
+            emit_events(tracer, "dqx.metrics", "dqx.metric", metrics, _metric_event)
             try:
                 self._db.persist(metrics)
             except DQXError as exc:
@@ -827,9 +825,7 @@ class VerificationSuite:
                         bound=assertion.comparison.describe(),
                     )
                 )
-            emit_events(
-                tracer, "dqx.assertions", "dqx.assertion", [_assertion_event(r) for r in results]
-            )
+            emit_events(tracer, "dqx.assertions", "dqx.assertion", results, _assertion_event)
         return results
 
 

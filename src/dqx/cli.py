@@ -243,6 +243,31 @@ def _trace_source(
     return None
 
 
+def _open_run(
+    settings: Settings,
+    execution_id: str,
+    trace_file: Path | None,
+    jaeger_url: str | None,
+    tempo_url: str | None,
+    *,
+    fall_back: bool,
+) -> tuple[str, MetricDB, Any]:
+    """What every command about one run needs: its normalised id, the db, a trace source."""
+    from dqx.common import normalize_execution_id
+
+    with _dqx_errors():
+        execution_id = normalize_execution_id(execution_id)
+    db = _open_db(settings, must_exist=True)
+    source = _trace_source(
+        settings,
+        trace_file=trace_file,
+        jaeger_url=jaeger_url,
+        tempo_url=tempo_url,
+        fall_back=fall_back,
+    )
+    return execution_id, db, source
+
+
 def _source_name(source: Any) -> str:
     base_url = getattr(source, "base_url", None)
     if base_url:
@@ -741,21 +766,14 @@ def metrics_command(
     With a trace source the list is the union of both records and each metric says
     where it was found: db+trace, db or trace.
     """
-    from dqx.common import normalize_execution_id
     from dqx.data import metrics_by_execution_id
 
     settings = _settings(db_url=db_url)
-    with _dqx_errors():
-        execution_id = normalize_execution_id(execution_id)
-    db = _open_db(settings, must_exist=True)
-    source = _trace_source(
-        settings, trace_file=trace_file, jaeger_url=jaeger_url, tempo_url=tempo_url, fall_back=False
+    execution_id, db, source = _open_run(
+        settings, execution_id, trace_file, jaeger_url, tempo_url, fall_back=False
     )
     with _dqx_errors():
-        if source is not None:
-            symbols = metrics_by_execution_id(db, execution_id, trace=source)
-        else:
-            symbols = metrics_by_execution_id(db, execution_id)
+        symbols = metrics_by_execution_id(db, execution_id, trace=source)
         known = db.run(execution_id) is not None
     if not symbols and not known:
         message = f"no run {execution_id} in {db.url} (and no metrics in a trace)"
@@ -818,15 +836,11 @@ def reconcile_command(
     DQX_TEMPO_URL or DQX_JAEGER_URL (or the same keys in dqx.toml). Exits 0 when the
     records agree (after --recover, when they agree afterwards), 1 when they do not.
     """
-    from dqx.common import normalize_execution_id
     from dqx.data import reconcile
 
     settings = _settings(db_url=db_url)
-    with _dqx_errors():
-        execution_id = normalize_execution_id(execution_id)
-    db = _open_db(settings, must_exist=True)
-    source = _trace_source(
-        settings, trace_file=trace_file, jaeger_url=jaeger_url, tempo_url=tempo_url, fall_back=True
+    execution_id, db, source = _open_run(
+        settings, execution_id, trace_file, jaeger_url, tempo_url, fall_back=True
     )
     if source is None:
         _usage("reconcile needs a trace: pass --trace-file, --jaeger or --tempo")

@@ -12,11 +12,11 @@ import json
 import os
 import random
 import urllib.parse
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -162,19 +162,25 @@ def record_error(span: Span, exc: BaseException) -> None:
         span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
 
 
+T = TypeVar("T")
+
+
 def emit_events(
     tracer: Tracer,
     span_name: str,
     event_name: str,
-    events: Sequence[Mapping[str, Any]],
+    items: Sequence[T],
+    to_attributes: Callable[[T], Mapping[str, Any]],
     attributes: Mapping[str, Any] | None = None,
 ) -> int:
-    """Emit ``events`` on child spans of the current span, at most 100 per span.
+    """Emit one event per item on child spans of the current span, at most 100 per span.
 
+    Attributes are built only when the span records, so an untraced run pays nothing.
     Returns the number of child spans used.
     """
     if not trace.get_current_span().is_recording():
         return 0
+    events = [to_attributes(item) for item in items]
     spans = 0
     for start in range(0, len(events), EVENTS_PER_SPAN):
         chunk = events[start : start + EVENTS_PER_SPAN]

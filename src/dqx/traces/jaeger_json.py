@@ -12,7 +12,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from dqx.common import TraceReadError
-from dqx.traces.model import SpanEvent, TraceSpan, normalize_span_id, normalize_trace_id
+from dqx.traces.model import (
+    SpanEvent,
+    TraceSpan,
+    malformed_document,
+    normalize_span_id,
+    normalize_trace_id,
+)
 
 __all__ = ["spans_from_jaeger_v1"]
 
@@ -77,7 +83,7 @@ def spans_from_jaeger_v1(document: Any, *, where: str) -> list[TraceSpan]:
     if not isinstance(document, Mapping) or "data" not in document:
         raise TraceReadError(f"{where}: not a Jaeger API response (no 'data'): {document!r:.80}")
     spans: list[TraceSpan] = []
-    try:
+    with malformed_document(where, "Jaeger trace"):
         for trace in document["data"] or ():
             services = {
                 str(key): process.get("serviceName")
@@ -85,10 +91,4 @@ def spans_from_jaeger_v1(document: Any, *, where: str) -> list[TraceSpan]:
             }
             for span in trace.get("spans") or ():
                 spans.append(_span(span, services))
-    except TraceReadError as exc:
-        raise TraceReadError(f"{where}: {exc}") from exc
-    except (AttributeError, TypeError, ValueError, KeyError) as exc:
-        raise TraceReadError(
-            f"{where}: malformed Jaeger trace: {type(exc).__name__}: {exc}"
-        ) from exc
     return spans

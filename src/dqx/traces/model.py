@@ -11,6 +11,7 @@ import base64
 import binascii
 import math
 from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
@@ -21,6 +22,7 @@ __all__ = [
     "Trace",
     "TraceSource",
     "TraceSpan",
+    "malformed_document",
     "normalize_span_id",
     "normalize_trace_id",
     "otlp_any_value",
@@ -28,6 +30,17 @@ __all__ = [
 ]
 
 _HEX = frozenset("0123456789abcdefABCDEF")
+
+
+@contextmanager
+def malformed_document(where: str, what: str) -> Iterator[None]:
+    """Turn a parse failure inside a trace document into a TraceReadError naming it."""
+    try:
+        yield
+    except TraceReadError as exc:
+        raise TraceReadError(f"{where}: {exc}") from exc
+    except (AttributeError, TypeError, ValueError, KeyError) as exc:
+        raise TraceReadError(f"{where}: malformed {what}: {type(exc).__name__}: {exc}") from exc
 
 
 def _normalize_id(value: Any, *, size: int, what: str) -> str:

@@ -17,6 +17,7 @@ from dqx.common import TraceReadError
 from dqx.traces.model import (
     SpanEvent,
     TraceSpan,
+    malformed_document,
     normalize_span_id,
     normalize_trace_id,
     otlp_attributes,
@@ -81,7 +82,7 @@ def spans_from_otlp_json(document: Any, *, where: str) -> list[TraceSpan]:
             f"keys {sorted(document)[:5]})"
         )
     spans: list[TraceSpan] = []
-    try:
+    with malformed_document(where, "OTLP TracesData"):
         for resource_span in resource_spans or ():
             resource = otlp_attributes((resource_span.get("resource") or {}).get("attributes"))
             service = resource.get("service.name")
@@ -91,10 +92,4 @@ def spans_from_otlp_json(document: Any, *, where: str) -> list[TraceSpan]:
             for scope in scopes or ():
                 for span in scope.get("spans") or ():
                     spans.append(_span(span, str(service) if service is not None else None))
-    except TraceReadError as exc:
-        raise TraceReadError(f"{where}: {exc}") from exc
-    except (AttributeError, TypeError, ValueError, KeyError) as exc:
-        raise TraceReadError(
-            f"{where}: malformed OTLP TracesData: {type(exc).__name__}: {exc}"
-        ) from exc
     return spans
