@@ -22,12 +22,14 @@ from opentelemetry.sdk.trace import TracerProvider
 from dqx import Context, MetricProvider, ResultKey, VerificationSuite, check
 from dqx.alerts import (
     AlertDeliveryError,
+    AlertPlugin,
     alert_for_run,
     post_webhook,
     to_alertmanager,
     to_markdown,
     to_slack,
 )
+from dqx.common import DefinitionError
 from dqx.datasource import DuckRelationDataSource
 from dqx.orm.repositories import MetricDB
 
@@ -285,3 +287,78 @@ def test_cli_posts_slack_message_to_webhook(run: Run, webhook: Webhook, tmp_path
         if b["type"] == "actions"
         for e in b["elements"]
     )
+
+
+# -- AlertPlugin: the alert posted by the suite itself ------------------------------------
+
+
+def _payments_suite(db: MetricDB, plugin: AlertPlugin) -> VerificationSuite:
+    return VerificationSuite(
+        [payments], db, "Payments suite", tracer_provider=TracerProvider(), plugins=[plugin]
+    )
+
+
+def test_the_alert_plugin_posts_the_runs_failures_to_alertmanager(
+    webhook: Webhook, tmp_path: Path
+) -> None:
+    db = MetricDB(f"sqlite:///{tmp_path / 'dqx.db'}")
+    plugin = AlertPlugin("alertmanager", webhook.url, min_severity="P1", jaeger=JAEGER)
+    suite = _payments_suite(db, plugin)
+    table = pa.table({"amount": [1.0, 20.0, 250.5]})
+    suite.run([DuckRelationDataSource.from_arrow(table, "payments")], ResultKey(DAY))
+
+    (received,) = webhook.received
+    _, body = received
+    # The plugin's alert is the one `dqx alert` builds from the stored run.
+    stored = alert_for_run(db, suite.execution_id, min_severity="P1", jaeger=JAEGER)
+    assert body == to_alertmanager(stored)
+    assert {a["labels"]["assertion"] for a in body} == {"amount capped", "null share"}
+    assert {a["labels"]["execution_id"] for a in body} == {suite.execution_id}
+
+
+def test_the_alert_plugin_posts_nothing_when_nothing_failed_at_its_severity(
+    webhook: Webhook, tmp_path: Path
+) -> None:
+    @check(name="Fine", severity="P2")
+    def fine(mp: MetricProvider, ctx: Context) -> None:
+        ctx.assert_that(mp.num_rows()).where(name="rows").is_gt(5)  # fails, at P2
+
+    db = MetricDB(f"sqlite:///{tmp_path / 'dqx.db'}")
+    plugin = AlertPlugin("slack", webhook.url, min_severity="P1")
+    suite = VerificationSuite([fine], db, "Fine suite", plugins=[plugin])
+    result = suite.run(
+        [DuckRelationDataSource.from_arrow(pa.table({"x": [1]}), "t")], ResultKey(DAY)
+    )
+    assert result.status == "failed"
+    assert webhook.received == []
+
+
+def test_an_undeliverable_alert_does_not_change_the_run(
+    webhook: Webhook, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    webhook.statuses = [400]
+    db = MetricDB(f"sqlite:///{tmp_path / 'dqx.db'}")
+    suite = _payments_suite(db, AlertPlugin("webhook", webhook.url, min_severity="P3"))
+    table = pa.table({"amount": [250.5]})
+    with caplog.at_level("ERROR", logger="dqx"):
+        result = suite.run([DuckRelationDataSource.from_arrow(table, "payments")], ResultKey(DAY))
+    assert result.status == "failed"
+    run = db.run(suite.execution_id)
+    assert run is not None and run.status == "failed"
+    _, body = webhook.received[0]
+    assert body == {"text": to_markdown(alert_for_run(db, suite.execution_id, min_severity="P3"))}
+    assert any(
+        "alert:webhook" in r.getMessage() and suite.execution_id in r.getMessage()
+        for r in caplog.records
+    )
+
+
+@pytest.mark.parametrize("url", ["", "   ", "not a url", "ftp://host/x", "/relative/path"])
+def test_an_alert_plugin_needs_an_absolute_http_url(url: str) -> None:
+    with pytest.raises(DefinitionError, match="URL"):
+        AlertPlugin("slack", url)
+
+
+def test_an_alert_plugin_needs_a_known_sink() -> None:
+    with pytest.raises(DefinitionError, match="alertmanager, slack, webhook"):
+        AlertPlugin("pagerduty", "http://127.0.0.1/x")  # type: ignore[arg-type]

@@ -13,9 +13,10 @@ import pytest
 from returns.result import Success
 
 from dqx import Context, MetricProvider, ResultKey, VerificationSuite, check
-from dqx.common import DefinitionError, DQXError, SuiteStateError
+from dqx.common import DefinitionError, DQXError, SuiteStateError, new_execution_id
 from dqx.datasource import DuckRelationDataSource
 from dqx.orm.repositories import InMemoryMetricDB
+from dqx.records import SuiteResult
 
 DAY = dt.date(2024, 6, 1)
 
@@ -218,9 +219,17 @@ def test_check_severity_must_be_p0_to_p3(severity: str) -> None:
         check(name="x", severity=severity)(lambda mp, ctx: None)
 
 
-def test_suite_without_checks_or_with_twin_checks_is_refused() -> None:
-    with pytest.raises(DefinitionError, match="no checks"):
-        VerificationSuite([], InMemoryMetricDB(), "empty")
+def test_suite_without_checks_is_built_but_refused_when_it_runs() -> None:
+    db = InMemoryMetricDB()
+    suite = VerificationSuite([], db, "empty")
+    source = DuckRelationDataSource.from_arrow(pa.table({"x": [1]}), "data")
+    with pytest.raises(DefinitionError, match="'empty' has no checks to run"):
+        suite.run([source], ResultKey(DAY))
+    # Refused before anything was recorded: no run, no metric.
+    assert db.runs() == [] and db.search() == []
+
+
+def test_twin_checks_are_refused() -> None:
     twin = check(name="twin")(lambda mp, ctx: None)
     with pytest.raises(DefinitionError, match="'twin'"):
         VerificationSuite([twin, twin], InMemoryMetricDB(), "twins")
@@ -282,7 +291,11 @@ def test_assertion_results_carry_their_context() -> None:
         assert result.suite == "Row suite"
         assert result.check == "Rows"
         assert result.expression == "num_rows()"
-        assert result.tags == {"env": "prod", "team": "data"}
+        assert result.tags == {
+            "env": "prod",
+            "team": "data",
+            "__execution_id": suite.execution_id,
+        }
         assert result.yyyy_mm_dd == DAY
         assert result.execution_id == suite.execution_id
 
@@ -306,3 +319,187 @@ def test_a_run_that_breaks_midway_is_recorded_as_error_not_running() -> None:
     run = db.run(suite.execution_id)
     assert run is not None
     assert (run.status, run.finished is not None) == ("error", True)
+
+
+# -- the execution id travels on the key -------------------------------------------------
+
+
+def test_a_suite_has_its_execution_id_before_it_runs_even_without_checks() -> None:
+    db = InMemoryMetricDB()
+    first, second = VerificationSuite([], db, "one"), VerificationSuite([], db, "two")
+    assert uuid.UUID(first.execution_id).hex == first.execution_id
+    assert first.execution_id != second.execution_id
+
+
+def test_every_value_of_a_run_is_tagged_with_its_execution_id() -> None:
+    seen_keys: list[ResultKey] = []
+
+    @check(name="Rows")
+    def rows(mp: MetricProvider, ctx: Context) -> None:
+        seen_keys.append(ctx.key)
+        ctx.assert_that(mp.num_rows()).where(name="has rows").is_gt(0)
+
+    db = InMemoryMetricDB()
+    suite = VerificationSuite([rows], db, "Tagged")
+    source = DuckRelationDataSource.from_arrow(pa.table({"x": [1, 2]}), "t")
+    result = suite.run([source], ResultKey(DAY, {"env": "prod"}))
+
+    expected = {"env": "prod", "__execution_id": suite.execution_id}
+    assert [key.tags for key in seen_keys] == [expected]
+    assert result.key == ResultKey(DAY, expected)
+    assert result.key.execution_id == suite.execution_id
+    assert [m.tags for m in db.metrics_for_execution(suite.execution_id)] == [expected]
+    assert [r.tags for r in suite.collect_results()] == [expected]
+    # The run's own record keeps the user's tags; its id is the record's key.
+    run = db.run(suite.execution_id)
+    assert run is not None and run.tags == {"env": "prod"}
+
+
+@pytest.mark.parametrize("tag", ["__execution_id", "__origin", "__mine"])
+def test_a_users_tag_starting_with_two_underscores_is_refused(tag: str) -> None:
+    db = InMemoryMetricDB()
+    suite = VerificationSuite([_rows_check()], db, "Reserved")
+    source = DuckRelationDataSource.from_arrow(pa.table({"x": [1]}), "t")
+    with pytest.raises(DefinitionError, match="reserved"):
+        # Only __execution_id is accepted by ResultKey itself, and run() refuses it:
+        # a key from another run must not pass its id on.
+        suite.run([source], ResultKey(DAY, {tag: new_execution_id()}))
+    assert db.runs() == []
+    suite.run([source], ResultKey(DAY))  # the refused call did not use up the suite
+
+
+# -- extended metrics take dataset= and lag= ---------------------------------------------
+
+
+def _two_datasets() -> list[DuckRelationDataSource]:
+    days = [DAY - dt.timedelta(days=1), DAY - dt.timedelta(days=1), DAY, DAY]
+    sales = pa.table({"price": [10.0, 30.0, 30.0, 30.0], "yyyy_mm_dd": days})
+    returns_ = pa.table({"price": [1.0, 1.0, 2.0, 4.0], "yyyy_mm_dd": days})
+    return [
+        DuckRelationDataSource.from_arrow(sales, "sales"),
+        DuckRelationDataSource.from_arrow(returns_, "returns"),
+    ]
+
+
+def test_an_extended_metric_names_the_dataset_of_its_base() -> None:
+    @check(name="Growth")
+    def growth(mp: MetricProvider, ctx: Context) -> None:
+        average = mp.average("price")
+        ctx.assert_that(mp.ext.day_over_day(average, dataset="sales")).where(name="s").is_lt(9)
+        ctx.assert_that(mp.ext.day_over_day(average, dataset="returns")).where(name="r").is_lt(9)
+        yesterday = mp.ext.day_over_day(mp.average("price", dataset="returns"), lag=1)
+        ctx.assert_that(yesterday).where(name="r, a day back").is_lt(9)
+
+    db = InMemoryMetricDB()
+    suite = VerificationSuite([growth], db, "Growth")
+    suite.run(_two_datasets(), ResultKey(DAY))
+    values = {r.assertion: r.value for r in suite.collect_results()}
+    assert values["s"] == Success((30.0 - 20.0) / 20.0)
+    assert values["r"] == Success((3.0 - 1.0) / 1.0)
+    # A day back, the window reaches a day with no rows: no value, and it says why.
+    assert "is NULL" in values["r, a day back"].failure()
+    stored = {
+        (m.dataset, m.name, m.yyyy_mm_dd) for m in db.metrics_for_execution(suite.execution_id)
+    }
+    assert ("returns", "day_over_day(average(price))", DAY) in stored
+    assert ("sales", "day_over_day(average(price))", DAY) in stored
+
+
+def test_an_extended_metric_whose_dataset_contradicts_its_base_is_refused() -> None:
+    @check(name="Growth")
+    def growth(mp: MetricProvider, ctx: Context) -> None:
+        base = mp.average("price", dataset="sales")
+        ctx.assert_that(mp.ext.week_over_week(base, dataset="returns")).where(name="w").is_lt(1)
+
+    suite = VerificationSuite([growth], InMemoryMetricDB(), "Growth")
+    with pytest.raises(DefinitionError, match=r"'returns'.*contradicts.*'sales'") as caught:
+        suite.run(_two_datasets(), ResultKey(DAY))
+    assert caught.value.check == "Growth" and caught.value.dataset == "returns"
+
+
+# -- plugins ----------------------------------------------------------------------------
+
+
+class Recorder:
+    def __init__(self, name: str = "recorder") -> None:
+        self.name = name
+        self.seen: list[SuiteResult] = []
+
+    def after_run(self, result: SuiteResult) -> None:
+        self.seen.append(result)
+
+
+class Exploding:
+    name = "exploding"
+
+    def after_run(self, result: SuiteResult) -> None:
+        raise RuntimeError("the report server is down")
+
+
+def test_plugins_are_called_once_after_the_run_with_its_result() -> None:
+    first, second = Recorder("first"), Recorder("second")
+    db = InMemoryMetricDB()
+    suite = VerificationSuite([_rows_check()], db, "Plugged", plugins=[first, second])
+    source = DuckRelationDataSource.from_arrow(pa.table({"x": [1, 2]}), "t")
+    result = suite.run([source], ResultKey(DAY, {"env": "prod"}))
+
+    assert first.seen == [result] and second.seen == [result]
+    (seen,) = first.seen
+    assert (seen.suite, seen.execution_id, seen.status) == ("Plugged", suite.execution_id, "failed")
+    assert seen.key.tags == {"env": "prod", "__execution_id": suite.execution_id}
+    assert [r.assertion for r in seen.results] == ["has rows", "urgent"]
+    # By the time plugins run, the store holds the finished run they describe.
+    run = db.run(suite.execution_id)
+    assert run is not None and run.status == "failed"
+
+
+def test_enable_plugins_false_calls_none() -> None:
+    recorder = Recorder()
+    suite = VerificationSuite([_rows_check()], InMemoryMetricDB(), "Quiet", plugins=[recorder])
+    source = DuckRelationDataSource.from_arrow(pa.table({"x": [1, 2]}), "t")
+    suite.run([source], ResultKey(DAY), enable_plugins=False)
+    assert recorder.seen == []
+
+
+def test_a_plugin_that_raises_is_logged_and_changes_nothing(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    after = Recorder()
+    db = InMemoryMetricDB()
+    suite = VerificationSuite([_rows_check()], db, "Robust", plugins=[Exploding(), after])
+    source = DuckRelationDataSource.from_arrow(
+        pa.table({"x": [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11]}), "t"
+    )
+    with caplog.at_level("ERROR", logger="dqx"):
+        result = suite.run([source], ResultKey(DAY))
+
+    assert result.status == "passed"
+    assert [r.status for r in suite.collect_results()] == ["OK", "OK"]
+    run = db.run(suite.execution_id)
+    assert run is not None and run.status == "passed"
+    assert after.seen == [result]  # the next plugin still had its turn
+    (record,) = [r for r in caplog.records if "exploding" in r.getMessage()]
+    assert suite.execution_id in record.getMessage()
+    assert "the report server is down" in record.getMessage()
+    assert getattr(record, "execution_id", None) == suite.execution_id
+
+
+def test_a_plugin_without_after_run_is_refused_when_the_suite_is_built() -> None:
+    with pytest.raises(DefinitionError, match="after_run"):
+        VerificationSuite([_rows_check()], InMemoryMetricDB(), "s", plugins=[object()])  # type: ignore[list-item]
+    with pytest.raises(DefinitionError, match="list"):
+        VerificationSuite([_rows_check()], InMemoryMetricDB(), "s", plugins=Recorder())  # type: ignore[arg-type]
+
+
+def test_a_run_refused_before_scanning_calls_no_plugin() -> None:
+    recorder = Recorder()
+
+    @check(name="Typo")
+    def typo(mp: MetricProvider, ctx: Context) -> None:
+        ctx.assert_that(mp.average("pirce")).where(name="avg").is_gt(0)
+
+    suite = VerificationSuite([typo], InMemoryMetricDB(), "s", plugins=[recorder])
+    source = DuckRelationDataSource.from_arrow(pa.table({"price": [1.0]}), "t")
+    with pytest.raises(DefinitionError, match="pirce"):
+        suite.run([source], ResultKey(DAY))
+    assert recorder.seen == []

@@ -49,7 +49,10 @@ def test_prod_and_dev_are_different_keys() -> None:
     assert ResultKey(DAY, {"env": "prod"}) != ResultKey(DAY + dt.timedelta(1), {"env": "prod"})
 
 
-@pytest.mark.parametrize("tags", [{"__execution_id": "x"}, {"": "x"}, {"env": 1}, {1: "x"}])
+@pytest.mark.parametrize(
+    "tags",
+    [{"__execution_id": "x"}, {"__origin": "db"}, {"__": "x"}, {"": "x"}, {"env": 1}, {1: "x"}],
+)
 def test_bad_tags_are_refused(tags: dict[object, object]) -> None:
     with pytest.raises(DefinitionError):
         ResultKey(DAY, tags)  # type: ignore[arg-type]

@@ -7,12 +7,14 @@ trace is read back with InMemoryTraceSource or from OTLP JSON lines.
 from __future__ import annotations
 
 import datetime as dt
+import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
+from pytest_mock import MockerFixture
 from returns.result import Failure, Success
 from sqlalchemy import text
 from traces.backends import (
@@ -23,10 +25,10 @@ from traces.backends import (
     write_otlp_lines,
 )
 
-from dqx import metrics_by_execution_id, reconcile
-from dqx.common import InvalidExecutionIdError
+from dqx import Context, MetricProvider, check, metrics_by_execution_id, reconcile
+from dqx.common import InvalidExecutionIdError, StoreError
 from dqx.data import Reconciliation, metrics_table
-from dqx.orm.repositories import Metric, MetricDB
+from dqx.orm.repositories import Metric, MetricDB, MetricRow
 from dqx.traces import InMemoryTraceSource, OTLPFileTraceSource
 
 
@@ -184,6 +186,93 @@ def test_the_metrics_list_as_an_arrow_table(db: MetricDB, traced: Traced) -> Non
     assert table.column("value").to_pylist() == [s.value.unwrap() for s in symbols]
     assert set(table.column("origin").to_pylist()) == {"db+trace"}
     assert set(table.column("execution_id").to_pylist()) == {suite.execution_id}
+
+
+def test_metrics_are_read_with_one_search_on_the_execution_id(
+    db: MetricDB, traced: Traced, mocker: MockerFixture
+) -> None:
+    suite = run_suite(db, traced)
+    search = mocker.spy(db, "search")
+    symbols = metrics_by_execution_id(db, suite.execution_id)
+    search.assert_called_once()
+    assert sorted(s.metric for s in symbols) == sorted(m.name for m in search.spy_return)
+
+
+def test_values_read_back_answer_is_success_and_equal_plain_results(
+    db: MetricDB, traced: Traced
+) -> None:
+    suite = run_suite(db, traced)
+    for symbol in metrics_by_execution_id(db, suite.execution_id):
+        assert symbol.value.is_success() and not symbol.value.is_failure()  # type: ignore[attr-defined]
+        number = symbol.value.unwrap()
+        assert symbol.value == Success(number) and Success(number) == symbol.value
+        assert symbol.value != Failure(number) and symbol.value.value_or(None) == number
+    rows = next(r for r in suite.collect_results() if r.assertion == "rows arrived")
+    assert rows.value.is_success()  # type: ignore[attr-defined]
+
+
+# -- search and to_spec ------------------------------------------------------------------
+
+
+def test_search_combines_criteria_over_the_stored_columns(db: MetricDB, traced: Traced) -> None:
+    first = run_suite(db, traced, tags={"env": "prod"})
+    second = run_suite(db, traced, tags={"env": "dev"})
+    assert first.result is not None and second.result is not None
+    everything = db.search()
+    assert len(everything) == len(first.result.metrics) + len(second.result.metrics)
+
+    found = db.search(MetricRow.execution_id == first.execution_id, MetricRow.name == "sum(price)")
+    assert {(m.yyyy_mm_dd, m.origin) for m in found} == {
+        (DAY, "computed"),
+        (DAY - dt.timedelta(days=1), "computed"),
+    }
+    assert all(m.tags == {"env": "prod", "__execution_id": first.execution_id} for m in found)
+    # Values are bound, never pasted: a quote in a compared value is just a character.
+    assert db.search(MetricRow.dataset == "orders' OR '1'='1") == []
+
+
+def test_search_refuses_what_is_not_an_sqlalchemy_expression(db: MetricDB) -> None:
+    with pytest.raises(StoreError, match=re.escape("MetricRow.dataset == 'sales'")):
+        db.search(True)  # type: ignore[arg-type]
+    with pytest.raises(StoreError, match="str"):
+        db.search("dataset = 'sales'")  # type: ignore[arg-type]
+
+
+def test_every_stored_metric_rebuilds_the_spec_it_is_named_after(
+    db: MetricDB, traced: Traced
+) -> None:
+    @check(name="Every kind")
+    def every_kind(mp: MetricProvider, ctx: Context) -> None:
+        metrics = [
+            mp.num_rows(),
+            mp.sum("price"),
+            mp.average("price"),
+            mp.minimum("price"),
+            mp.maximum("price"),
+            mp.variance("price"),
+            mp.null_count("email"),
+            mp.unique_count("email"),
+            mp.duplicate_count(["email", "price"]),
+            mp.count_values("email", ["a@x.io", "b@x.io"]),
+            mp.count_values("price", 1.5),
+            mp.custom_sql("SUM(CASE WHEN price > 2 THEN 1 ELSE 0 END)"),
+            mp.ext.day_over_day(mp.num_rows()),
+            mp.ext.week_over_week(mp.sum("price")),
+            mp.ext.stddev(mp.maximum("price"), offset=1, n=3),
+        ]
+        for index, metric in enumerate(metrics):
+            ctx.assert_that(metric).where(name=f"m{index}").is_geq(-1e300)
+
+    suite = run_suite(db, traced, [every_kind])
+    stored = db.metrics_for_execution(suite.execution_id)
+    assert {m.kind for m in stored} >= {"custom_sql", "stddev", "week_over_week", "count_values"}
+    for metric in stored:
+        spec = metric.to_spec()
+        assert (spec.kind, spec.name, spec.parameters) == (
+            metric.kind,
+            metric.name,
+            metric.parameters,
+        )
 
 
 # -- reconcile ----------------------------------------------------------------------------

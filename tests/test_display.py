@@ -14,6 +14,7 @@ from dqx.common import SymbolInfo
 from dqx.data import reconcile
 from dqx.datasource import DuckRelationDataSource
 from dqx.display import (
+    TerminalReport,
     reconciliation_rows,
     reconciliation_table,
     results_table,
@@ -102,3 +103,17 @@ def test_metrics_read_from_the_database_alone_say_so() -> None:
     )
     row = next(line for line in text(symbols_table([symbol])).splitlines() if "m_1" in line)
     assert row.split("│")[-2].strip() == "db"
+
+
+def test_the_terminal_report_plugin_prints_each_runs_table_and_summary() -> None:
+    console = Console(width=240, record=True)
+    suite = VerificationSuite(
+        [keys], InMemoryMetricDB(), "Keyed", plugins=[TerminalReport(console)]
+    )
+    table = pa.table({"order_id": [1, 1, 2], "price": [0.1, 0.2, 0.30000000000000004]})
+    suite.run([DuckRelationDataSource.from_arrow(table, "orders")], ResultKey(dt.date(2024, 1, 5)))
+    shown = console.export_text()
+    assert "Keyed for 2024-01-05" in shown
+    assert "[order_id] unique" in shown and "Keys [strict]" in shown
+    assert "0.20000000000000004" in shown  # the exact average, never rounded
+    assert suite.execution_id in shown

@@ -3,6 +3,7 @@
 :func:`alert_for_run` reads a run back from the metric database and builds an
 :class:`Alert`; :func:`to_alertmanager`, :func:`to_slack` and :func:`to_markdown`
 render it; :func:`post_webhook` delivers a rendering with retries and a timeout.
+:class:`AlertPlugin` does all of it after each run of a suite it is given to.
 """
 
 from __future__ import annotations
@@ -16,19 +17,29 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from dqx.common import SEVERITIES, DQXError, normalize_execution_id, validate_severity
+from dqx.common import (
+    SEVERITIES,
+    DefinitionError,
+    DQXError,
+    normalize_execution_id,
+    validate_severity,
+)
+from dqx.records import AssertionRecord, RunRecord, SuiteResult
 from dqx.telemetry import TraceLinks, trace_url
 
 if TYPE_CHECKING:
     import httpx
 
-    from dqx.orm.repositories import AssertionRecord, MetricDB, RunRecord
+    from dqx.orm.repositories import MetricDB
 
 __all__ = [
     "RUNBOOKS",
+    "SINKS",
     "Alert",
     "AlertDeliveryError",
     "AlertFormat",
+    "AlertPlugin",
+    "AlertSink",
     "Failure",
     "alert_for_run",
     "build_alert",
@@ -44,6 +55,14 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 AlertFormat = Literal["alertmanager", "slack", "markdown"]
+AlertSink = Literal["alertmanager", "slack", "webhook"]
+#: Where an alert can be posted, and the body each kind of receiver takes.
+SINKS: dict[AlertSink, AlertFormat] = {
+    "alertmanager": "alertmanager",
+    "slack": "slack",
+    # A generic chat webhook: {"text": <Markdown>}, which Slack and Mattermost accept.
+    "webhook": "markdown",
+}
 
 #: Failure class -> runbook file under docs/runbooks/.
 RUNBOOKS: dict[str, str] = {
@@ -573,3 +592,90 @@ def post_webhook(
     raise AlertDeliveryError(
         f"webhook {url} did not accept the alert: {last_problem}", url=url, status=last_status
     )
+
+
+# -- as a plugin ----------------------------------------------------------------------
+
+
+def check_webhook_url(url: object, *, what: str = "webhook URL") -> str:
+    """``url`` when it is an absolute http(s) URL; a DefinitionError saying so otherwise."""
+    import httpx
+
+    if not isinstance(url, str) or not url.strip():
+        raise DefinitionError(f"the {what} is empty; pass an http:// or https:// URL")
+    try:
+        parsed = httpx.URL(url.strip())
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise DefinitionError(f"the {what} {url!r} is not a URL: {exc}") from exc
+    if parsed.scheme not in ("http", "https") or not parsed.host:
+        raise DefinitionError(f"the {what} {url!r} is not an absolute http:// or https:// URL")
+    return url.strip()
+
+
+@dataclass(frozen=True)
+class AlertPlugin:
+    """Posts a run's alert to ``url`` after each run with failures at ``min_severity``
+    or above; a run with none posts nothing.
+
+    ``sink`` says what listens at ``url``: ``"alertmanager"`` (its /api/v2/alerts),
+    ``"slack"`` (an incoming webhook, Block Kit) or ``"webhook"`` (any JSON webhook
+    taking ``{"text": markdown}``). The alert is built from the run's own result,
+    so it goes out even when the metric database could not be written. Delivery
+    errors raise :class:`AlertDeliveryError`, which the suite logs: the run's
+    results and status never depend on an alert.
+    """
+
+    sink: AlertSink
+    url: str
+    min_severity: str = "P1"
+    jaeger: str | None = None
+    grafana: str | None = None
+    tempo_uid: str = "tempo"
+    runbook_base_url: str | None = None
+    timeout: float = 10.0
+    attempts: int = 4
+    client: httpx.Client | None = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.sink not in SINKS:
+            raise DefinitionError(
+                f"unknown alert sink {self.sink!r}; use one of {', '.join(SINKS)}"
+            )
+        object.__setattr__(self, "url", check_webhook_url(self.url, what=f"{self.sink} URL"))
+        validate_severity(self.min_severity, where=f"the {self.sink} alert's min_severity")
+        if self.attempts < 1:
+            raise DefinitionError(f"attempts must be at least 1, got {self.attempts}")
+
+    @property
+    def name(self) -> str:
+        return f"alert:{self.sink}"
+
+    def alert(self, result: SuiteResult) -> Alert:
+        """The alert this plugin would post for ``result``."""
+        return build_alert(
+            result.run_record(),
+            result.assertion_records(),
+            min_severity=self.min_severity,
+            jaeger=self.jaeger,
+            grafana=self.grafana,
+            tempo_uid=self.tempo_uid,
+            runbook_base_url=self.runbook_base_url,
+        )
+
+    def after_run(self, result: SuiteResult) -> None:
+        alert = self.alert(result)
+        if not alert.failures:
+            return
+        post_webhook(
+            self.url,
+            webhook_body(alert, SINKS[self.sink]),
+            timeout=self.timeout,
+            attempts=self.attempts,
+            client=self.client,
+        )
+        log.info(
+            "posted %d failure(s) of run %s to %s",
+            len(alert.failures),
+            result.execution_id,
+            self.sink,
+        )

@@ -34,6 +34,7 @@ from sqlglot import exp
 
 from dqx.common import ComputeError, DefinitionError
 from dqx.datasource import DataSource
+from dqx.records import Statement
 from dqx.specs import BindValue, CountValues, CustomSQL, MetricSpec, NumRows
 
 __all__ = ["Analyzer", "Computed", "Statement", "validate_specs"]
@@ -43,20 +44,6 @@ _ROWS_ALIAS = "dqx_rows"
 
 #: A computed value: a float, ``None`` for SQL NULL, or the engine's error message.
 Computed = Result[float | None, str]
-
-
-@dataclass(frozen=True)
-class Statement:
-    """One SQL statement the analyzer ran, as a user or a span shows it."""
-
-    dataset: str
-    sql: str
-    params: dict[str, Any]
-    dates: tuple[dt.date, ...]
-    metrics: tuple[str, ...]
-    seconds: float
-    rows_scanned: int | None = None
-    error: str | None = None
 
 
 @dataclass

@@ -21,9 +21,9 @@ from typing import Any, Literal, overload
 from opentelemetry.trace import Status, StatusCode, TracerProvider, get_current_span
 from returns.result import Failure, Success
 
-from dqx.analyzer import Analyzer, Computed, Statement, validate_specs
+from dqx.analyzer import Analyzer, Computed, validate_specs
 from dqx.common import (
-    SEVERITIES,
+    EXECUTION_ID_TAG,
     AssertionResult,
     DefinitionError,
     DQXError,
@@ -32,13 +32,25 @@ from dqx.common import (
     Severity,
     SuiteStateError,
     canonical_json,
+    identity_tags,
+    is_internal_tag,
     new_execution_id,
     validate_severity,
 )
 from dqx.datasource import DataSource
 from dqx.evaluator import Comparison, MetricKey, extended_value, judge
-from dqx.orm.repositories import AssertionRecord, Metric, MetricDB, RunRecord, metric_identity
+from dqx.orm.repositories import MetricDB
+from dqx.plugins import Plugin, check_plugins, run_plugins
 from dqx.provider import Const, Expr, ExtendedSymbol, MetricProvider, MetricSymbol, as_expr
+from dqx.records import (
+    AssertionRecord,
+    Metric,
+    RunRecord,
+    RunStatus,
+    Statement,
+    SuiteResult,
+    metric_identity,
+)
 from dqx.specs import MetricSpec
 from dqx.telemetry import emit_events, get_tracer, record_error, start_run_span
 
@@ -265,41 +277,6 @@ def _tolerance(tol: object) -> float:
     return float(tol)
 
 
-@dataclass(frozen=True)
-class SuiteResult:
-    """What one run produced."""
-
-    execution_id: str
-    suite: str
-    key: ResultKey
-    results: list[AssertionResult]
-    metrics: list[Metric]
-    statements: list[Statement]
-    trace_sampled: bool
-    started: dt.datetime
-    finished: dt.datetime
-    persist_error: str | None = None
-
-    @property
-    def passed(self) -> bool:
-        return all(result.status == "OK" for result in self.results)
-
-    def counts(self) -> dict[str, int]:
-        counts = {"OK": 0, "FAILURE": 0, "ERROR": 0}
-        for result in self.results:
-            counts[result.status] += 1
-        return counts
-
-    def failed(self, at_or_above: str = "P3") -> list[AssertionResult]:
-        """Results not OK whose severity is ``at_or_above`` or more urgent (P0 is most)."""
-        limit = SEVERITIES.index(validate_severity(at_or_above, where="at_or_above"))
-        return [
-            result
-            for result in self.results
-            if result.status != "OK" and SEVERITIES.index(result.severity) <= limit
-        ]
-
-
 @dataclass
 class _Plan:
     """What a run needs: every (spec, date) per dataset, and which leaves read them."""
@@ -329,7 +306,9 @@ class VerificationSuite:
     """Runs checks against data sources and records everything under one execution id.
 
     ``recompute="missing"`` (the default) reuses lagged values history already holds;
-    ``"always"`` recomputes them from a date-partitioned source.
+    ``"always"`` recomputes them from a date-partitioned source. ``plugins`` are
+    called once after each finished run with its :class:`SuiteResult` (see
+    :mod:`dqx.plugins`). A suite without checks can be built, not run.
     """
 
     def __init__(
@@ -338,14 +317,13 @@ class VerificationSuite:
         db: MetricDB,
         name: str,
         tracer_provider: TracerProvider | None = None,
+        plugins: Sequence[Plugin] = (),
         *,
         recompute: Recompute = "missing",
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise DefinitionError(f"a suite needs a non-empty name, got {name!r}")
         checks = list(checks)
-        if not checks:
-            raise DefinitionError(f"suite {name!r} has no checks")
         seen: set[str] = set()
         for item in checks:
             if not isinstance(item, Check):
@@ -360,6 +338,7 @@ class VerificationSuite:
         if recompute not in ("missing", "always"):
             raise DefinitionError(f"recompute must be 'missing' or 'always', got {recompute!r}")
         self._checks = checks
+        self._plugins = check_plugins(plugins, suite=name)
         self._db = db
         self._name = name
         self._tracer_provider = tracer_provider
@@ -456,12 +435,17 @@ class VerificationSuite:
 
     # -- the run ----------------------------------------------------------------------
 
-    def run(self, datasources: Sequence[DataSource], key: ResultKey) -> SuiteResult:
+    def run(
+        self, datasources: Sequence[DataSource], key: ResultKey, *, enable_plugins: bool = True
+    ) -> SuiteResult:
         """Compute, record and evaluate; returns the run's results.
 
-        Raises :class:`DefinitionError` before reading any data when a check, metric or
-        source is declared wrongly, and :class:`PersistError` after the run when the
-        metric database could not take its metrics (the trace has them).
+        The run computes under ``key`` enriched with the internal tag
+        ``__execution_id``, so every metric it stores names its run. Raises
+        :class:`DefinitionError` before reading any data when a check, metric or source
+        is declared wrongly, and :class:`PersistError` after the run when the metric
+        database could not take its metrics (the trace has them). With
+        ``enable_plugins=False`` no plugin is called.
         """
         if self._started:
             raise SuiteStateError(
@@ -470,22 +454,26 @@ class VerificationSuite:
             )
         if not isinstance(key, ResultKey):
             raise DefinitionError(f"run() needs a ResultKey, got {key!r}")
+        reserved = sorted(tag for tag in key.tags if is_internal_tag(tag))
+        if reserved:
+            raise DefinitionError(
+                f"suite {self._name!r}: the key's tag(s) {', '.join(map(repr, reserved))} are "
+                "reserved (tags starting with '__' are dqx's own; run() adds "
+                f"{EXECUTION_ID_TAG!r} itself); pass the key without them"
+            )
+        enriched_key = ResultKey(key.yyyy_mm_dd, {**key.tags, EXECUTION_ID_TAG: self.execution_id})
+        return self._run(datasources, enriched_key, enable_plugins)
+
+    def _run(
+        self, datasources: Sequence[DataSource], key: ResultKey, enable_plugins: bool
+    ) -> SuiteResult:
+        if not self._checks:
+            raise DefinitionError(
+                f"suite {self._name!r} has no checks to run; pass at least one @check function"
+            )
         sources = _index_sources(datasources)
         assertions = self._declare(key, sources)
-        plan = _Plan(key)
-        for assertion in assertions:
-            where = f"check {assertion.check.name!r}, assertion {assertion.name!r}"
-            for expr in (assertion.expr, *assertion.comparison.bounds):
-                for leaf in expr.leaves():
-                    symbol = leaf.base if isinstance(leaf, ExtendedSymbol) else leaf
-                    assert symbol.dataset is not None
-                    # Validated per assertion, so a bad column names where it was written.
-                    try:
-                        validate_specs(sources[symbol.dataset], [symbol.spec], where=where)
-                    except DefinitionError as exc:
-                        exc.check = assertion.check.name
-                        raise
-                    plan.add(leaf)
+        plan = self._plan(assertions, key, sources)
 
         self._started = True
         execution_id = self._execution_id
@@ -496,7 +484,7 @@ class VerificationSuite:
             "dqx.execution_id": execution_id,
             "dqx.suite.name": self._name,
             "dqx.date": key.yyyy_mm_dd.isoformat(),
-            **{f"dqx.tags.{k}": v for k, v in key.tags.items()},
+            **{f"dqx.tags.{k}": v for k, v in key.identity_tags.items()},
         }
         with start_run_span(tracer, execution_id, root_attributes) as root:
             trace_sampled = bool(root.get_span_context().trace_flags.sampled) and (
@@ -506,48 +494,44 @@ class VerificationSuite:
                 "dqx run %s of suite %r for %s started", execution_id, self._name, key.yyyy_mm_dd
             )
 
-            def run_record(
-                status: str,
-                finished: dt.datetime | None = None,
-                metric_count: int = 0,
-                counts: Mapping[str, int] | None = None,
-            ) -> RunRecord:
-                counts = counts or {}
-                return RunRecord(
+            def record_broken_run(status: RunStatus) -> None:
+                record = RunRecord(
                     execution_id,
                     self._name,
                     key.yyyy_mm_dd,
-                    key.tags,
+                    key.identity_tags,
                     started,
-                    finished,
+                    None if status == "running" else _utcnow(),
                     status,
                     trace_sampled,
-                    metric_count,
-                    counts.get("OK", 0),
-                    counts.get("FAILURE", 0),
-                    counts.get("ERROR", 0),
+                    0,
                 )
+                self._record_run_safely(record, (), run_log)
 
-            self._record_run_safely(run_record("running"), (), run_log)
+            record_broken_run("running")
             try:
                 values, metrics, statements = self._gather(plan, sources, tracer, run_log)
                 persist_error = self._persist(metrics, tracer, run_log)
                 results = self._evaluate(assertions, key, values, tracer)
             except Exception:
                 # Leave an honest record, not a run that looks "running" forever.
-                self._record_run_safely(run_record("error", _utcnow()), (), run_log)
+                record_broken_run("error")
                 raise
-            finished = _utcnow()
+            passed = all(r.status == "OK" for r in results)
+            status: RunStatus = (
+                "persist_failed" if persist_error else ("passed" if passed else "failed")
+            )
             result = SuiteResult(
                 execution_id,
                 self._name,
                 key,
+                status,
                 results,
                 metrics,
                 statements,
                 trace_sampled,
                 started,
-                finished,
+                _utcnow(),
                 persist_error,
             )
             counts = result.counts()
@@ -563,14 +547,7 @@ class VerificationSuite:
                         "dqx.suite.passed": result.passed,
                     }
                 )
-            status = (
-                "persist_failed" if persist_error else ("passed" if result.passed else "failed")
-            )
-            self._record_run_safely(
-                run_record(status, finished, 0 if persist_error else len(metrics), counts),
-                [_assertion_record(r) for r in results],
-                run_log,
-            )
+            self._record_run_safely(result.run_record(), result.assertion_records(), run_log)
             self._result = result
             run_log.info(
                 "dqx run %s finished: %d ok, %d failed, %d errors",
@@ -579,28 +556,51 @@ class VerificationSuite:
                 counts["FAILURE"],
                 counts["ERROR"],
             )
+            if enable_plugins:
+                run_plugins(self._plugins, result, tracer, run_log)
             if persist_error:
-                # Only a recorded trace holds the metrics; a sampled-out or SDK-less
-                # run must not send the user looking for one.
-                recovery = (
-                    f"every metric is in trace {execution_id}; recover them with "
-                    f"`dqx reconcile {execution_id} --recover` or "
-                    "dqx.reconcile(db, execution_id, source).recover(db), or"
-                    if trace_sampled
-                    else f"trace {execution_id} was not recorded (sampled out or no "
-                    "OpenTelemetry SDK), so the metrics are not in a trace;"
-                )
-                error = PersistError(
-                    f"suite {self._name!r} ran, but its {len(metrics)} metrics could not be "
-                    f"written to {self._db.url}: {persist_error}. Results are available from "
-                    f"collect_results(); {recovery} write them from this process with "
-                    "db.persist(suite.result.metrics) once the database is back",
-                    execution_id=execution_id,
-                )
-                # Raised inside the root span, which records it: no record_error here,
-                # or the root would carry the exception twice.
-                raise error
+                raise self._persist_failure(result, persist_error)
         return result
+
+    def _plan(
+        self, assertions: Sequence[Assertion], key: ResultKey, sources: Mapping[str, DataSource]
+    ) -> _Plan:
+        plan = _Plan(key)
+        for assertion in assertions:
+            where = f"check {assertion.check.name!r}, assertion {assertion.name!r}"
+            for expr in (assertion.expr, *assertion.comparison.bounds):
+                for leaf in expr.leaves():
+                    symbol = leaf.base if isinstance(leaf, ExtendedSymbol) else leaf
+                    assert symbol.dataset is not None
+                    # Validated per assertion, so a bad column names where it was written.
+                    try:
+                        validate_specs(sources[symbol.dataset], [symbol.spec], where=where)
+                    except DefinitionError as exc:
+                        exc.check = assertion.check.name
+                        raise
+                    plan.add(leaf)
+        return plan
+
+    def _persist_failure(self, result: SuiteResult, problem: str) -> PersistError:
+        execution_id = result.execution_id
+        # Only a recorded trace holds the metrics; a sampled-out or SDK-less run must
+        # not send the user looking for one.
+        recovery = (
+            f"every metric is in trace {execution_id}; recover them with "
+            f"`dqx reconcile {execution_id} --recover` or "
+            "dqx.reconcile(db, execution_id, source).recover(db), or"
+            if result.trace_sampled
+            else f"trace {execution_id} was not recorded (sampled out or no "
+            "OpenTelemetry SDK), so the metrics are not in a trace;"
+        )
+        # Raised inside the root span, which records it: no record_error for it.
+        return PersistError(
+            f"suite {self._name!r} ran, but its {len(result.metrics)} metrics could not be "
+            f"written to {self._db.url}: {problem}. Results are available from "
+            f"collect_results(); {recovery} write them from this process with "
+            "db.persist(suite.result.metrics) once the database is back",
+            execution_id=execution_id,
+        )
 
     def _record_run_safely(
         self,
@@ -699,7 +699,7 @@ class VerificationSuite:
                     reason = (
                         f"reading history failed ({history_error})"
                         if history_error
-                        else f"history has none for that date with tags {tags or {}}"
+                        else f"history has none for that date with tags {key.identity_tags or {}}"
                     )
                     values[(spec, dataset, day)] = Failure(
                         f"no value for {spec.name} on dataset {dataset!r} for "
@@ -901,7 +901,8 @@ def _metric_event(metric: Metric) -> dict[str, Any]:
         "dqx.metric.origin": metric.origin,
         "dqx.dataset": metric.dataset,
         "dqx.date": metric.yyyy_mm_dd.isoformat(),
-        **{f"dqx.tags.{k}": v for k, v in metric.tags.items()},
+        # The run is the trace itself: events carry only the user's tags.
+        **{f"dqx.tags.{k}": v for k, v in identity_tags(metric.tags).items()},
     }
     if metric.value is not None:
         event["dqx.metric.value"] = metric.value
@@ -925,16 +926,3 @@ def _assertion_event(result: AssertionResult) -> dict[str, Any]:
     else:
         event["dqx.assertion.message"] = result.message
     return event
-
-
-def _assertion_record(result: AssertionResult) -> AssertionRecord:
-    return AssertionRecord(
-        check=result.check,
-        assertion=result.assertion,
-        severity=result.severity,
-        status=result.status,
-        value=result.number,
-        message=result.message or None,
-        expression=result.expression,
-        bound=result.bound,
-    )

@@ -27,6 +27,8 @@ from typing import Any, Literal, TypeAlias
 from returns.result import Failure, Result, Success
 
 __all__ = [
+    "EXECUTION_ID_TAG",
+    "ORIGIN_TAG",
     "SEVERITIES",
     "AssertionResult",
     "AssertionStatus",
@@ -43,6 +45,8 @@ __all__ = [
     "Tags",
     "TraceReadError",
     "canonical_json",
+    "identity_tags",
+    "is_internal_tag",
     "new_execution_id",
     "normalize_execution_id",
     "validate_severity",
@@ -52,6 +56,14 @@ Severity: TypeAlias = Literal["P0", "P1", "P2", "P3"]
 SEVERITIES: tuple[Severity, ...] = ("P0", "P1", "P2", "P3")
 AssertionStatus: TypeAlias = Literal["OK", "FAILURE", "ERROR"]
 Tags: TypeAlias = Mapping[str, str]
+
+#: Tags whose key starts with this are dqx's own: stored and returned with every
+#: metric and result, never part of a metric's identity, refused from users.
+INTERNAL_TAG_PREFIX = "__"
+#: The run a value belongs to; ``run()`` adds it to the key it computes under.
+EXECUTION_ID_TAG = "__execution_id"
+#: On a metric read back with a trace: where it was found ("db+trace", "db", "trace").
+ORIGIN_TAG = "__origin"
 
 
 class DQXError(Exception):
@@ -144,6 +156,15 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def is_internal_tag(key: str) -> bool:
+    return key.startswith(INTERNAL_TAG_PREFIX)
+
+
+def identity_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    """The tags that partition history: the user's, without dqx's internal ones."""
+    return {key: value for key, value in tags.items() if not is_internal_tag(key)}
+
+
 def _freeze_tags(tags: Mapping[str, Any] | None) -> tuple[tuple[str, str], ...]:
     if tags is None:
         return ()
@@ -155,10 +176,19 @@ def _freeze_tags(tags: Mapping[str, Any] | None) -> tuple[tuple[str, str], ...]:
     for key, value in tags.items():
         if not isinstance(key, str) or not key:
             raise DefinitionError(f"tag keys must be non-empty strings, got {key!r}")
-        if key.startswith("__"):
-            raise DefinitionError(f"tag key {key!r} is reserved (keys starting with '__')")
+        if is_internal_tag(key) and key != EXECUTION_ID_TAG:
+            raise DefinitionError(
+                f"tag key {key!r} is reserved: keys starting with {INTERNAL_TAG_PREFIX!r} "
+                "are dqx's own; rename the tag"
+            )
         if not isinstance(value, str):
             raise DefinitionError(f"tag {key!r} must have a string value, got {value!r}")
+        if key == EXECUTION_ID_TAG and not (
+            len(value) == 32 and all(ch in "0123456789abcdef" for ch in value)
+        ):
+            raise DefinitionError(
+                f"tag {key!r} must hold an execution id (32 lowercase hex digits), got {value!r}"
+            )
     return tuple(sorted(tags.items()))
 
 
@@ -167,7 +197,8 @@ class ResultKey:
     """The date a run is about and the tags that partition its history.
 
     Tags are kept as sorted items, so equality and hashing never depend on the order
-    they were written in.
+    they were written in. ``run()`` adds the internal tag ``__execution_id`` to the key
+    it computes under; a user's key may not carry tags starting with ``__``.
     """
 
     yyyy_mm_dd: dt.date
@@ -183,6 +214,16 @@ class ResultKey:
     def tags(self) -> dict[str, str]:
         return dict(self._tags)
 
+    @property
+    def identity_tags(self) -> dict[str, str]:
+        """The user's tags: what partitions history (the execution id does not)."""
+        return identity_tags(self.tags)
+
+    @property
+    def execution_id(self) -> str | None:
+        """The run this key belongs to, once ``run()`` has enriched it."""
+        return dict(self._tags).get(EXECUTION_ID_TAG)
+
     def lag(self, days: int) -> ResultKey:
         return ResultKey(self.yyyy_mm_dd - dt.timedelta(days=days), self.tags)
 
@@ -190,9 +231,66 @@ class ResultKey:
         return f"ResultKey(yyyy_mm_dd={self.yyyy_mm_dd.isoformat()}, tags={self.tags!r})"
 
 
+class _Value(Success[float]):  # type: ignore[misc]
+    """A ``Success`` that also answers ``is_success()``, as users of dqx read values.
+
+    returns marks its containers final and dropped ``is_success()``; the user's own plan
+    reads values that way, so dqx hands out this subclass. It equals a plain
+    ``Success`` of the same number either way round (Python asks the subclass first).
+    """
+
+    __slots__ = ()
+
+    def is_success(self) -> bool:
+        return True
+
+    def is_failure(self) -> bool:
+        return False
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Success) and bool(self._inner_value == other._inner_value)
+
+    def __hash__(self) -> int:
+        return hash(self._inner_value)
+
+
+class _NoValue(Failure[str]):  # type: ignore[misc]
+    """A ``Failure`` carrying the reason, answering ``is_success()`` with False."""
+
+    __slots__ = ()
+
+    def is_success(self) -> bool:
+        return False
+
+    def is_failure(self) -> bool:
+        return True
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Failure) and bool(self._inner_value == other._inner_value)
+
+    def __hash__(self) -> int:
+        return hash(self._inner_value)
+
+
+def _readable(value: Result[float, str]) -> Result[float, str]:
+    """``value`` as the Result users get: ``.unwrap()``, ``.value_or()``, ``.is_success()``."""
+    match value:
+        case _Value() | _NoValue():
+            return value
+        case Success(number):
+            return _Value(number)
+        case Failure(reason):
+            return _NoValue(reason)
+    raise TypeError(f"expected a returns Result, got {type(value).__name__}")
+
+
 @dataclass(frozen=True)
 class SymbolInfo:
-    """One metric value as a user reads it back: named, dated, tagged."""
+    """One metric value as a user reads it back: named, dated, tagged.
+
+    ``value`` is a ``returns`` Result: ``Success(float)`` or ``Failure(reason)``, with
+    ``.unwrap()``, ``.value_or(None)`` and ``.is_success()``.
+    """
 
     name: str
     metric: str
@@ -202,10 +300,17 @@ class SymbolInfo:
     suite: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "value", _readable(self.value))
+
 
 @dataclass(frozen=True)
 class AssertionResult:
-    """The outcome of one assertion in one run."""
+    """The outcome of one assertion in one run.
+
+    ``value`` is a ``returns`` Result as on :class:`SymbolInfo`; a Failure carries the
+    reason no number could be computed (status ERROR).
+    """
 
     yyyy_mm_dd: dt.date
     suite: str
@@ -218,6 +323,9 @@ class AssertionResult:
     tags: dict[str, str]
     execution_id: str
     bound: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "value", _readable(self.value))
 
     @property
     def message(self) -> str:

@@ -20,13 +20,16 @@ from typing import TYPE_CHECKING, Any, Literal
 from returns.result import Failure, Result, Success
 
 from dqx.common import (
+    EXECUTION_ID_TAG,
+    ORIGIN_TAG,
     SymbolInfo,
     TraceReadError,
     canonical_json,
+    is_internal_tag,
     normalize_execution_id,
 )
-from dqx.orm.models import Origin
-from dqx.orm.repositories import Metric, MetricDB
+from dqx.orm.repositories import MetricDB, MetricRow
+from dqx.records import ORIGINS, Metric
 from dqx.traces.model import SpanEvent, Trace, TraceSource, TraceSpan
 
 if TYPE_CHECKING:
@@ -46,7 +49,6 @@ RELATIVE_TOLERANCE = 1e-12
 
 METRIC_EVENT = "dqx.metric"
 _TAG_PREFIX = "dqx.tags."
-_ORIGINS: tuple[Origin, ...] = ("computed", "history")
 
 RecordOrigin = Literal["db+trace", "db", "trace"]
 
@@ -88,7 +90,7 @@ def _metric_from_event(
     if not isinstance(parameters, dict):
         raise TraceReadError(f"{where}: dqx.metric.parameters is not a JSON object")
     origin = str(attributes.get("dqx.metric.origin", "computed"))
-    if origin not in _ORIGINS:
+    if origin not in ORIGINS:
         raise TraceReadError(f"{where}: unknown dqx.metric.origin {origin!r}")
     source = attributes.get("dqx.metric.source_execution_id")
     created = dt.datetime.fromtimestamp(event.time_unix_nano / 1e9, dt.UTC).replace(tzinfo=None)
@@ -98,10 +100,14 @@ def _metric_from_event(
         name=_required(attributes, "dqx.metric.name", where),
         dataset=_required(attributes, "dqx.dataset", where),
         yyyy_mm_dd=day,
+        # Events carry the user's tags; the run they belong to is the trace itself.
         tags={
-            key.removeprefix(_TAG_PREFIX): str(value)
-            for key, value in attributes.items()
-            if key.startswith(_TAG_PREFIX)
+            **{
+                key.removeprefix(_TAG_PREFIX): str(value)
+                for key, value in attributes.items()
+                if key.startswith(_TAG_PREFIX)
+            },
+            EXECUTION_ID_TAG: execution_id,
         },
         value=_event_value(attributes, where),
         execution_id=execution_id,
@@ -142,11 +148,9 @@ def _fetch(source: TraceSource, execution_id: str) -> Trace | None:
 # -- metrics_by_execution_id ----------------------------------------------------------
 
 
-def _value(metric: Metric) -> Result[float, str]:
+def _value(metric: Metric, name: str) -> Result[float, str]:
     if metric.value is None:
-        return Failure(
-            f"{metric.name} on dataset {metric.dataset!r} for {metric.yyyy_mm_dd} is NULL"
-        )
+        return Failure(f"{name} on dataset {metric.dataset!r} for {metric.yyyy_mm_dd} is NULL")
     return Success(float(metric.value))
 
 
@@ -157,20 +161,25 @@ def _order(metric: Metric) -> tuple[dt.date, str, str, str]:
 def _symbols(
     metrics: Iterable[tuple[Metric, RecordOrigin | None]], execution_id: str
 ) -> list[SymbolInfo]:
-    ordered = sorted(metrics, key=lambda pair: _order(pair[0]))
+    # Only the fields SymbolInfo shows are read, and the name through to_spec(): a
+    # store may hand back any object shaped like a Metric.
+    named = [(metric, metric.to_spec().name, origin) for metric, origin in metrics]
+    named.sort(key=lambda item: (item[0].yyyy_mm_dd, item[1], item[0].dataset))
     symbols = []
-    for index, (metric, origin) in enumerate(ordered, start=1):
-        tags = {**metric.tags, "__execution_id": execution_id}
+    for index, (metric, name, origin) in enumerate(named, start=1):
+        # Rows written before runs tagged their metrics lack the tag: add the run's.
+        tags = {EXECUTION_ID_TAG: execution_id, **metric.tags}
         if origin is not None:
-            tags["__origin"] = origin
+            tags[ORIGIN_TAG] = origin
+        suite = getattr(metric, "suite", None)
         symbols.append(
             SymbolInfo(
                 name=f"m_{index}",
-                metric=metric.name,
+                metric=name,
                 dataset=metric.dataset,
-                value=_value(metric),
+                value=_value(metric, name),
                 yyyy_mm_dd=metric.yyyy_mm_dd,
-                suite=metric.suite,
+                suite=suite if isinstance(suite, str) else None,
                 tags=tags,
             )
         )
@@ -184,14 +193,15 @@ def metrics_by_execution_id(
 
     Sorted by (date, metric name) and named ``m_1..m_n``; tags are the run's tags plus
     ``__execution_id``. Accepts the dashed UUID form; an id that is not 32 hex digits
-    raises ValueError; an unknown id gives ``[]``.
+    raises ValueError; an unknown id gives ``[]``. The store is read with one
+    ``db.search(...)`` on its indexed ``execution_id`` column.
 
     With ``trace=`` a trace source, the list is the union of the database and the trace
     (a metric the database lost is still there), and each symbol's tags say where it
     was found in ``__origin``: ``"db+trace"``, ``"db"`` or ``"trace"``.
     """
     execution_id = normalize_execution_id(execution_id)
-    stored = db.metrics_for_execution(execution_id)
+    stored = db.search(MetricRow.execution_id == execution_id)
     if trace is None:
         return _symbols(((m, None) for m in stored), execution_id)
     found = _fetch(trace, execution_id)
@@ -221,10 +231,7 @@ def metrics_table(symbols: Sequence[SymbolInfo]) -> pa.Table:
             case Failure(reason):
                 values.append(None)
                 errors.append(str(reason))
-    plain_tags = [
-        {k: v for k, v in s.tags.items() if k not in ("__execution_id", "__origin")}
-        for s in symbols
-    ]
+    plain_tags = [{k: v for k, v in s.tags.items() if not is_internal_tag(k)} for s in symbols]
     schema = pa.schema(
         [
             ("name", pa.string()),
@@ -248,8 +255,8 @@ def metrics_table(symbols: Sequence[SymbolInfo]) -> pa.Table:
             "value": values,
             "error": errors,
             "suite": [s.suite for s in symbols],
-            "execution_id": [s.tags.get("__execution_id") for s in symbols],
-            "origin": [s.tags.get("__origin") for s in symbols],
+            "execution_id": [s.tags.get(EXECUTION_ID_TAG) for s in symbols],
+            "origin": [s.tags.get(ORIGIN_TAG) for s in symbols],
             "tags": [canonical_json(tags) for tags in plain_tags],
         },
         schema=schema,

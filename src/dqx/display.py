@@ -9,13 +9,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from dqx.common import SEVERITIES, AssertionResult, SymbolInfo
+from dqx.common import ORIGIN_TAG, SEVERITIES, AssertionResult, SymbolInfo
 
 if TYPE_CHECKING:
     from dqx.data import Reconciliation
-    from dqx.orm.repositories import RunRecord
+    from dqx.records import RunRecord, SuiteResult
 
 __all__ = [
+    "TerminalReport",
     "print_metrics",
     "print_results",
     "reconciliation_rows",
@@ -92,6 +93,26 @@ def print_results(
     console.print(summary_line(results, execution_id))
 
 
+class TerminalReport:
+    """A plugin that prints each run's results table and summary line to a console.
+
+    ``VerificationSuite(..., plugins=[TerminalReport()])`` prints to standard output.
+    """
+
+    name = "terminal-report"
+
+    def __init__(self, console: Console | None = None) -> None:
+        self._console = console
+
+    def after_run(self, result: SuiteResult) -> None:
+        print_results(
+            result.results,
+            result.execution_id,
+            title=f"{result.suite} for {result.key.yyyy_mm_dd}",
+            console=self._console,
+        )
+
+
 def symbols_table(symbols: Sequence[SymbolInfo], *, title: str | None = None) -> Table:
     table = Table(title=title, title_justify="left")
     table.add_column("name")
@@ -109,7 +130,7 @@ def symbols_table(symbols: Sequence[SymbolInfo], *, title: str | None = None) ->
             Text(symbol.metric),
             Text(_format_number(number) if number is not None else "NULL"),
             # Without a trace to compare, every metric was read from the database.
-            Text(symbol.tags.get("__origin", "db")),
+            Text(symbol.tags.get(ORIGIN_TAG, "db")),
         )
     return table
 

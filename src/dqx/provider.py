@@ -20,15 +20,19 @@ from dqx.specs import (
     BindValue,
     CountValues,
     CustomSQL,
+    DayOverDay,
     DuplicateCount,
+    ExtendedSpec,
     Maximum,
     MetricSpec,
     Minimum,
     NullCount,
     NumRows,
+    Stddev,
     Sum,
     UniqueCount,
     Variance,
+    WeekOverWeek,
 )
 
 __all__ = [
@@ -271,32 +275,26 @@ class ExtendedSymbol(Expr):
         return fn(self)
 
     @property
+    def spec(self) -> ExtendedSpec:
+        match self.kind:
+            case "day_over_day":
+                return DayOverDay(self.base.spec)
+            case "week_over_week":
+                return WeekOverWeek(self.base.spec)
+            case "stddev":
+                return Stddev(self.base.spec, offset=self.offset, n=self.n)
+
+    @property
     def name(self) -> str:
-        if self.kind == "stddev":
-            return f"stddev({self.base.spec.name}, offset={self.offset}, n={self.n})"
-        return f"{self.kind}({self.base.spec.name})"
+        return self.spec.name
 
     @property
     def parameters(self) -> dict[str, Any]:
-        params: dict[str, Any] = {
-            "metric": self.base.spec.kind,
-            "parameters": self.base.spec.parameters,
-        }
-        if self.kind == "stddev":
-            params.update(offset=self.offset, n=self.n)
-        return params
+        return self.spec.parameters
 
     def base_lags(self) -> tuple[int, ...]:
         """Days before the run's date whose base values this metric reads."""
-        lag = self.base.lag
-        match self.kind:
-            case "day_over_day":
-                return (lag, lag + 1)
-            case "week_over_week":
-                return (lag, lag + 7)
-            case "stddev":
-                start = lag + self.offset
-                return tuple(range(start, start + self.n))
+        return self.spec.base_lags(self.base.lag)
 
     def with_base(self, base: MetricSymbol) -> ExtendedSymbol:
         return replace(self, base=base)
@@ -372,28 +370,58 @@ class MetricProvider:
         return self._symbol(CustomSQL.parse(sql), dataset, lag)
 
 
-def _check_base(method: str, metric: object) -> MetricSymbol:
+def _extended_base(method: str, metric: object, dataset: str | None, lag: int) -> MetricSymbol:
+    """The base symbol of ``mp.ext.<method>(metric, dataset=, lag=)``.
+
+    ``dataset`` names the base's dataset when the base has none; ``lag`` moves the
+    whole window back, on top of the base's own lag.
+    """
     if not isinstance(metric, MetricSymbol):
         raise DefinitionError(
             f"ext.{method}() takes one metric such as mp.average('price'), got {metric}"
         )
-    return metric
+    chosen = _check_dataset(dataset)
+    extra = _check_lag(lag)
+    if chosen is not None and metric.dataset is not None and chosen != metric.dataset:
+        raise DefinitionError(
+            f"ext.{method}({metric}, dataset={chosen!r}) contradicts its metric, which reads "
+            f"dataset {metric.dataset!r}; pass one of them, or the same name to both",
+            dataset=chosen,
+            metric=metric.name,
+        )
+    return replace(metric, dataset=metric.dataset or chosen, lag=metric.lag + extra)
 
 
 class ExtendedMetricProvider:
-    """Metrics over a base metric's history: ``mp.ext.day_over_day(m)`` and friends."""
+    """Metrics over a base metric's history: ``mp.ext.day_over_day(m)`` and friends.
 
-    def day_over_day(self, metric: MetricSymbol) -> ExtendedSymbol:
+    Each takes ``dataset=`` (the base metric's dataset, when the base names none) and
+    ``lag=`` (days to move the whole window back), as every plain metric does.
+    """
+
+    def day_over_day(
+        self, metric: MetricSymbol, dataset: str | None = None, lag: int = 0
+    ) -> ExtendedSymbol:
         """(m(t) - m(t-1)) / m(t-1)."""
-        return ExtendedSymbol("day_over_day", _check_base("day_over_day", metric))
+        return ExtendedSymbol("day_over_day", _extended_base("day_over_day", metric, dataset, lag))
 
-    def week_over_week(self, metric: MetricSymbol) -> ExtendedSymbol:
+    def week_over_week(
+        self, metric: MetricSymbol, dataset: str | None = None, lag: int = 0
+    ) -> ExtendedSymbol:
         """(m(t) - m(t-7)) / m(t-7)."""
-        return ExtendedSymbol("week_over_week", _check_base("week_over_week", metric))
+        base = _extended_base("week_over_week", metric, dataset, lag)
+        return ExtendedSymbol("week_over_week", base)
 
-    def stddev(self, metric: MetricSymbol, offset: int = 0, n: int = 7) -> ExtendedSymbol:
+    def stddev(
+        self,
+        metric: MetricSymbol,
+        offset: int = 0,
+        n: int = 7,
+        dataset: str | None = None,
+        lag: int = 0,
+    ) -> ExtendedSymbol:
         """Sample standard deviation of m over the n days ending at t - offset."""
-        base = _check_base("stddev", metric)
+        base = _extended_base("stddev", metric, dataset, lag)
         _check_lag(offset)
         if isinstance(n, bool) or not isinstance(n, int) or n < 2:
             raise DefinitionError(f"ext.stddev() needs n >= 2 days, got n={n!r}")

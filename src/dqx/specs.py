@@ -13,6 +13,8 @@ share a scan between those, so each gets its own grouped statement.
 
 from __future__ import annotations
 
+import functools
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -25,18 +27,23 @@ from sqlglot.errors import ParseError
 from dqx.common import DefinitionError, canonical_json
 
 __all__ = [
+    "AnySpec",
     "Average",
     "CountValues",
     "CustomSQL",
+    "DayOverDay",
     "DuplicateCount",
+    "ExtendedSpec",
     "Maximum",
     "MetricSpec",
     "Minimum",
     "NullCount",
     "NumRows",
+    "Stddev",
     "Sum",
     "UniqueCount",
     "Variance",
+    "WeekOverWeek",
     "quoted_column",
     "spec_from_parameters",
 ]
@@ -474,8 +481,99 @@ def _function_name(node: exp.Expr) -> str | None:
     return None
 
 
-def spec_from_parameters(kind: str, parameters: dict[str, Any]) -> MetricSpec:
+@dataclass(frozen=True)
+class ExtendedSpec:
+    """A metric computed from a base metric's values on several days; it has no SQL.
+
+    Its name wraps the base's (``day_over_day(average(price))``) and its parameters
+    nest the base's kind and parameters, so it is stored and rebuilt like any metric.
+    """
+
+    kind: ClassVar[str]
+    base: MetricSpec
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return {"metric": self.base.kind, "parameters": self.base.parameters}
+
+    @property
+    def name(self) -> str:
+        return f"{self.kind}({self.base.name})"
+
+    def base_lags(self, lag: int) -> tuple[int, ...]:
+        """Days before the run's date whose base values the metric reads, when the base
+        itself is ``lag`` days back."""
+        raise NotImplementedError
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class DayOverDay(ExtendedSpec):
+    """(m(t) - m(t-1)) / m(t-1)."""
+
+    kind: ClassVar[str] = "day_over_day"
+
+    def base_lags(self, lag: int) -> tuple[int, ...]:
+        return (lag, lag + 1)
+
+
+@dataclass(frozen=True)
+class WeekOverWeek(ExtendedSpec):
+    """(m(t) - m(t-7)) / m(t-7)."""
+
+    kind: ClassVar[str] = "week_over_week"
+
+    def base_lags(self, lag: int) -> tuple[int, ...]:
+        return (lag, lag + 7)
+
+
+@dataclass(frozen=True)
+class Stddev(ExtendedSpec):
+    """Sample standard deviation of m over the n days ending at t - offset."""
+
+    kind: ClassVar[str] = "stddev"
+    offset: int = 0
+    n: int = 7
+
+    @property
+    def parameters(self) -> dict[str, Any]:
+        return {**super().parameters, "offset": self.offset, "n": self.n}
+
+    @property
+    def name(self) -> str:
+        return f"stddev({self.base.name}, offset={self.offset}, n={self.n})"
+
+    def base_lags(self, lag: int) -> tuple[int, ...]:
+        start = lag + self.offset
+        return tuple(range(start, start + self.n))
+
+
+#: Any metric a run can use: one computed by SQL, or one computed from a base's values.
+AnySpec = MetricSpec | ExtendedSpec
+
+
+def spec_from_parameters(kind: str, parameters: dict[str, Any]) -> AnySpec:
     """Rebuild a spec from its stored (kind, parameters); the inverse of ``identity``."""
+    # Stored metrics are read back in bulk, custom_sql ones parsed each time: cache by
+    # the canonical text, which is also what identity compares.
+    return _spec_from_text(kind, canonical_json(parameters))
+
+
+@functools.lru_cache(maxsize=4096)
+def _spec_from_text(kind: str, parameters_json: str) -> AnySpec:
+    parameters = json.loads(parameters_json)
+    try:
+        return _build_spec(kind, parameters)
+    except (KeyError, TypeError) as exc:
+        raise DefinitionError(
+            f"stored metric of kind {kind!r} has unusable parameters {parameters_json}: "
+            f"missing or wrong {exc}"
+        ) from exc
+
+
+def _build_spec(kind: str, parameters: dict[str, Any]) -> AnySpec:
     match kind:
         case "num_rows":
             return NumRows()
@@ -499,4 +597,13 @@ def spec_from_parameters(kind: str, parameters: dict[str, Any]) -> MetricSpec:
             return CountValues.of(parameters["column"], parameters["values"])
         case "custom_sql":
             return CustomSQL.parse(parameters["sql"])
+        case "day_over_day" | "week_over_week" | "stddev":
+            base = _build_spec(parameters["metric"], parameters["parameters"])
+            if not isinstance(base, MetricSpec):
+                raise DefinitionError(f"{kind} of {base.name}: the base must be a plain metric")
+            if kind == "day_over_day":
+                return DayOverDay(base)
+            if kind == "week_over_week":
+                return WeekOverWeek(base)
+            return Stddev(base, offset=int(parameters["offset"]), n=int(parameters["n"]))
     raise DefinitionError(f"unknown metric kind {kind!r}")

@@ -243,3 +243,34 @@ def test_an_unreadable_history_recomputes_partitioned_days_and_errors_on_snapsho
     assert (status, number) == ("ERROR", None)
     assert "reading history failed" in message
     assert "average(price)" in message and "'orders'" in message and str(MONDAY) in message
+
+
+def test_day_two_reuses_day_ones_value_though_each_carries_its_own_execution_id(
+    tmp_path: Path,
+) -> None:
+    db = MetricDB(f"sqlite:///{tmp_path / 'metrics.db'}")
+    days = [MONDAY, MONDAY, TUESDAY, TUESDAY]
+    table = pa.table({"price": [10.0, 30.0, 30.0, 30.0], "yyyy_mm_dd": days})
+    source = DuckRelationDataSource.from_arrow(table, "orders")
+
+    monday = run(db, [prices_dod], source, ResultKey(MONDAY, {"env": "prod"}))
+    (stored_monday,) = [
+        m
+        for m in db.metrics_for_execution(monday.execution_id)
+        if (m.name, m.yyyy_mm_dd) == ("average(price)", MONDAY)
+    ]
+    assert stored_monday.tags == {"env": "prod", "__execution_id": monday.execution_id}
+
+    tuesday = run(db, [prices_dod], source, ResultKey(TUESDAY, {"env": "prod"}))
+    # A date-partitioned source could rescan Monday; history makes it unnecessary.
+    assert [s.dates for s in tuesday.statements] == [(TUESDAY,)]
+    assert only_result(tuesday) == ("FAILURE", 0.5, "")
+    used = {(m.name, m.yyyy_mm_dd): m for m in db.metrics_for_execution(tuesday.execution_id)}[
+        ("average(price)", MONDAY)
+    ]
+    assert (used.origin, used.source_execution_id, used.value) == (
+        "history",
+        monday.execution_id,
+        20.0,
+    )
+    assert used.tags == {"env": "prod", "__execution_id": tuesday.execution_id}

@@ -8,7 +8,6 @@ write path for metrics and writes a batch in one transaction.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import re
 import sqlite3
 import threading
@@ -16,7 +15,7 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, quote_plus
 
@@ -45,18 +44,23 @@ from dqx.common import (
     canonical_json,
     normalize_execution_id,
 )
-from dqx.orm.models import AssertionRow, MetricRow, Origin, RunRow
+from dqx.orm.models import AssertionRow, MetricRow, RunRow
 from dqx.orm.schema import ensure_schema
+from dqx.records import AssertionRecord, Metric, Origin, RunRecord, metric_identity
 from dqx.runlog import get_logger
 
 if TYPE_CHECKING:
     import pyarrow as pa
 
+# Metric, RunRecord and AssertionRecord are defined in dqx.records and re-exported
+# here, where users of the store look for them; MetricRow holds the columns that
+# search() criteria are written over.
 __all__ = [
     "AssertionRecord",
     "InMemoryMetricDB",
     "Metric",
     "MetricDB",
+    "MetricRow",
     "RunRecord",
     "metric_identity",
 ]
@@ -70,104 +74,39 @@ _BUSY_TIMEOUT_MS = 60_000
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 
 
-def metric_identity(
-    kind: str, parameters: Mapping[str, Any], dataset: str, tags: Mapping[str, str]
-) -> str:
-    """What makes two metric values the same metric on a date; the execution id is not in it."""
-    text = canonical_json([kind, dict(parameters), dataset, dict(tags)])
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+def _metric_from_row(row: MetricRow) -> Metric:
+    return Metric(
+        kind=row.kind,
+        parameters=dict(row.parameters),
+        name=row.name,
+        dataset=row.dataset,
+        yyyy_mm_dd=row.yyyy_mm_dd,
+        tags=dict(row.tags),
+        value=row.value,
+        execution_id=row.execution_id,
+        origin=row.origin,
+        source_execution_id=row.source_execution_id,
+        suite=row.suite,
+        id=row.id,
+        created=row.created,
+    )
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-
-
-@dataclass(frozen=True)
-class Metric:
-    """One metric value as stored: computed by a run, or taken from history by it."""
-
-    kind: str
-    parameters: dict[str, Any]
-    name: str
-    dataset: str
-    yyyy_mm_dd: dt.date
-    tags: dict[str, str]
-    value: float | None
-    execution_id: str
-    origin: Origin = "computed"
-    source_execution_id: str | None = None
-    suite: str | None = None
-    id: str = field(default_factory=lambda: uuid.uuid4().hex)
-    created: dt.datetime = field(default_factory=_utcnow)
-
-    @property
-    def identity(self) -> str:
-        return metric_identity(self.kind, self.parameters, self.dataset, self.tags)
-
-    @classmethod
-    def _from_row(cls, row: MetricRow) -> Metric:
-        return cls(
-            kind=row.kind,
-            parameters=dict(row.parameters),
-            name=row.name,
-            dataset=row.dataset,
-            yyyy_mm_dd=row.yyyy_mm_dd,
-            tags=dict(row.tags),
-            value=row.value,
-            execution_id=row.execution_id,
-            origin=row.origin,
-            source_execution_id=row.source_execution_id,
-            suite=row.suite,
-            id=row.id,
-            created=row.created,
-        )
-
-
-@dataclass(frozen=True)
-class AssertionRecord:
-    check: str
-    assertion: str
-    severity: str
-    status: str
-    value: float | None
-    message: str | None
-    expression: str
-    bound: str
-
-
-@dataclass(frozen=True)
-class RunRecord:
-    """One run of a suite, as ``dq_run`` keeps it."""
-
-    execution_id: str
-    suite: str
-    yyyy_mm_dd: dt.date
-    tags: dict[str, str]
-    started: dt.datetime
-    finished: dt.datetime | None
-    status: str
-    trace_sampled: bool | None
-    metric_count: int
-    assertions_ok: int = 0
-    assertions_failed: int = 0
-    assertions_error: int = 0
-
-    @classmethod
-    def _from_row(cls, row: RunRow) -> RunRecord:
-        return cls(
-            execution_id=row.execution_id,
-            suite=row.suite,
-            yyyy_mm_dd=row.yyyy_mm_dd,
-            tags=dict(row.tags),
-            started=row.started,
-            finished=row.finished,
-            status=row.status,
-            trace_sampled=row.trace_sampled,
-            metric_count=row.metric_count,
-            assertions_ok=row.assertions_ok,
-            assertions_failed=row.assertions_failed,
-            assertions_error=row.assertions_error,
-        )
+def _run_from_row(row: RunRow) -> RunRecord:
+    return RunRecord(
+        execution_id=row.execution_id,
+        suite=row.suite,
+        yyyy_mm_dd=row.yyyy_mm_dd,
+        tags=dict(row.tags),
+        started=row.started,
+        finished=row.finished,
+        status=row.status,
+        trace_sampled=row.trace_sampled,
+        metric_count=row.metric_count,
+        assertions_ok=row.assertions_ok,
+        assertions_failed=row.assertions_failed,
+        assertions_error=row.assertions_error,
+    )
 
 
 def _sqlite_engine(url: URL) -> Engine:
@@ -378,29 +317,18 @@ class MetricDB:
                 for row in session.scalars(query):
                     key = (row.identity, row.yyyy_mm_dd)
                     if key in pairs:
-                        found[key] = Metric._from_row(row)
+                        found[key] = _metric_from_row(row)
         return found
 
     def metrics_for_execution(self, execution_id: str) -> list[Metric]:
         """Every metric a run persisted, computed or taken from history."""
-        execution_id = normalize_execution_id(execution_id)
-        with (
-            self._errors(f"read metrics of run {execution_id}"),
-            self._session(write=False) as session,
-        ):
-            query = (
-                select(MetricRow)
-                .where(MetricRow.execution_id == execution_id)
-                .order_by(MetricRow.yyyy_mm_dd, MetricRow.name, MetricRow.dataset)
-            )
-            rows = session.scalars(query)
-            return [Metric._from_row(row) for row in rows]
+        return self.search(MetricRow.execution_id == normalize_execution_id(execution_id))
 
     def run(self, execution_id: str) -> RunRecord | None:
         execution_id = normalize_execution_id(execution_id)
         with self._errors(f"read run {execution_id}"), self._session(write=False) as session:
             row = session.get(RunRow, execution_id)
-            return RunRecord._from_row(row) if row is not None else None
+            return _run_from_row(row) if row is not None else None
 
     def runs(
         self, *, suite: str | None = None, since: dt.date | None = None, limit: int = 100
@@ -412,7 +340,7 @@ class MetricDB:
         if since is not None:
             query = query.where(RunRow.yyyy_mm_dd >= since)
         with self._errors("list runs"), self._session(write=False) as session:
-            return [RunRecord._from_row(row) for row in session.scalars(query)]
+            return [_run_from_row(row) for row in session.scalars(query)]
 
     def assertions(self, execution_id: str) -> list[AssertionRecord]:
         execution_id = normalize_execution_id(execution_id)
@@ -474,7 +402,31 @@ class MetricDB:
         if tags:
             query = query.where(*self._has_tags(tags))
         with self._errors("load metrics"), self._session(write=False) as session:
-            return [Metric._from_row(row) for row in session.scalars(query)]
+            return [_metric_from_row(row) for row in session.scalars(query)]
+
+    def search(self, *criteria: ColumnElement[bool]) -> list[Metric]:
+        """Metrics matching every criterion (AND), by date, name and dataset.
+
+        Criteria are SQLAlchemy boolean expressions over the columns of
+        :class:`~dqx.orm.models.MetricRow` (re-exported here), for example
+        ``db.search(MetricRow.dataset == "sales", MetricRow.yyyy_mm_dd >= day)``.
+        No criteria returns every stored metric. Values compared with columns are
+        bound as parameters by SQLAlchemy, never pasted into the SQL text.
+        """
+        for criterion in criteria:
+            if not isinstance(criterion, ColumnElement):
+                raise StoreError(
+                    "search() takes SQLAlchemy expressions over MetricRow's columns, such "
+                    f"as MetricRow.dataset == 'sales'; got {type(criterion).__name__} "
+                    f"{criterion!r}"
+                )
+        query = (
+            select(MetricRow)
+            .where(*criteria)
+            .order_by(MetricRow.yyyy_mm_dd, MetricRow.name, MetricRow.dataset, MetricRow.created)
+        )
+        with self._errors("search metrics"), self._session(write=False) as session:
+            return [_metric_from_row(row) for row in session.scalars(query)]
 
     def _has_tags(self, tags: Mapping[str, str]) -> list[ColumnElement[bool]]:
         # Tag keys are the user's: any character, quotes and non-ASCII included, which

@@ -1,0 +1,240 @@
+"""The records a run leaves behind, in one place for their writers and their readers.
+
+A run produces metric values (:class:`Metric`), SQL statements (:class:`Statement`),
+one run record (:class:`RunRecord`, a ``dq_run`` row) with one
+:class:`AssertionRecord` per assertion, and the :class:`SuiteResult` that ``run()``
+returns and plugins receive. The store, the suite, the trace readers, the CLI and
+the alerts all use these types, so each format is defined exactly once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeAlias
+
+from dqx.common import (
+    SEVERITIES,
+    AssertionResult,
+    AssertionStatus,
+    ResultKey,
+    canonical_json,
+    identity_tags,
+    validate_severity,
+)
+from dqx.specs import AnySpec, spec_from_parameters
+
+__all__ = [
+    "ASSERTION_STATUSES",
+    "RUN_STATUSES",
+    "AssertionRecord",
+    "Metric",
+    "Origin",
+    "RunRecord",
+    "RunStatus",
+    "Statement",
+    "SuiteResult",
+    "count_statuses",
+    "metric_identity",
+    "severity_at_or_above",
+]
+
+#: Where a run's metric value came from: computed by it, or reused from history.
+Origin: TypeAlias = Literal["computed", "history"]
+ORIGINS: tuple[Origin, ...] = ("computed", "history")
+
+#: ``running`` while it runs; ``passed`` (every assertion OK), ``failed`` (one was
+#: not), ``persist_failed`` (its metrics are only in the trace) or ``error`` (it
+#: broke and raised to the caller).
+RunStatus: TypeAlias = Literal["running", "passed", "failed", "persist_failed", "error"]
+RUN_STATUSES: tuple[RunStatus, ...] = ("running", "passed", "failed", "persist_failed", "error")
+ASSERTION_STATUSES: tuple[AssertionStatus, ...] = ("OK", "FAILURE", "ERROR")
+
+
+def metric_identity(
+    kind: str, parameters: Mapping[str, Any], dataset: str, tags: Mapping[str, str]
+) -> str:
+    """What makes two values the same metric on a date.
+
+    Internal tags (``__execution_id``) are left out: a run must find the values other
+    runs stored for the same metric, dataset and tags.
+    """
+    text = canonical_json([kind, dict(parameters), dataset, identity_tags(tags)])
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def severity_at_or_above(severity: str, limit: str) -> bool:
+    """Whether ``severity`` is ``limit`` or more urgent (P0 is the most urgent).
+
+    A severity dqx does not know (read from an old or foreign record) always counts.
+    """
+    bound = SEVERITIES.index(validate_severity(limit, where="the severity threshold"))
+    known = severity if severity in SEVERITIES else None
+    return known is None or SEVERITIES.index(known) <= bound
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One metric value as stored: computed by a run, or taken from history by it.
+
+    ``tags`` are the run's tags, ``__execution_id`` included; ``value`` is ``None``
+    for SQL NULL.
+    """
+
+    kind: str
+    parameters: dict[str, Any]
+    name: str
+    dataset: str
+    yyyy_mm_dd: dt.date
+    tags: dict[str, str]
+    value: float | None
+    execution_id: str
+    origin: Origin = "computed"
+    source_execution_id: str | None = None
+    suite: str | None = None
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    created: dt.datetime = field(default_factory=_utcnow)
+
+    @property
+    def identity(self) -> str:
+        return metric_identity(self.kind, self.parameters, self.dataset, self.tags)
+
+    def to_spec(self) -> AnySpec:
+        """The metric's spec, rebuilt from its kind and parameters; ``.name`` is the
+        name as written (``average(price)``)."""
+        return spec_from_parameters(self.kind, self.parameters)
+
+
+@dataclass(frozen=True)
+class Statement:
+    """One SQL statement a run executed, as a user or a span shows it."""
+
+    dataset: str
+    sql: str
+    params: dict[str, Any]
+    dates: tuple[dt.date, ...]
+    metrics: tuple[str, ...]
+    seconds: float
+    rows_scanned: int | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class AssertionRecord:
+    """One assertion's outcome as ``dq_assertion`` keeps it."""
+
+    check: str
+    assertion: str
+    severity: str
+    status: str
+    value: float | None
+    message: str | None
+    expression: str
+    bound: str
+
+    @classmethod
+    def of(cls, result: AssertionResult) -> AssertionRecord:
+        return cls(
+            check=result.check,
+            assertion=result.assertion,
+            severity=result.severity,
+            status=result.status,
+            value=result.number,
+            message=result.message or None,
+            expression=result.expression,
+            bound=result.bound,
+        )
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One run of a suite, as ``dq_run`` keeps it; ``tags`` are the user's tags."""
+
+    execution_id: str
+    suite: str
+    yyyy_mm_dd: dt.date
+    tags: dict[str, str]
+    started: dt.datetime
+    finished: dt.datetime | None
+    status: str
+    trace_sampled: bool | None
+    metric_count: int
+    assertions_ok: int = 0
+    assertions_failed: int = 0
+    assertions_error: int = 0
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {
+            "OK": self.assertions_ok,
+            "FAILURE": self.assertions_failed,
+            "ERROR": self.assertions_error,
+        }
+
+
+def count_statuses(results: Sequence[AssertionResult]) -> dict[str, int]:
+    counts: dict[str, int] = dict.fromkeys(ASSERTION_STATUSES, 0)
+    for result in results:
+        counts[result.status] += 1
+    return counts
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    """What one run produced: ``run()`` returns it and every plugin receives it."""
+
+    execution_id: str
+    suite: str
+    #: The key the run computed under: the caller's tags plus ``__execution_id``.
+    key: ResultKey
+    status: RunStatus
+    results: list[AssertionResult]
+    metrics: list[Metric]
+    statements: list[Statement]
+    trace_sampled: bool
+    started: dt.datetime
+    finished: dt.datetime
+    persist_error: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return all(result.status == "OK" for result in self.results)
+
+    def counts(self) -> dict[str, int]:
+        return count_statuses(self.results)
+
+    def failed(self, at_or_above: str = "P3") -> list[AssertionResult]:
+        """Results not OK whose severity is ``at_or_above`` or more urgent (P0 is most)."""
+        return [
+            result
+            for result in self.results
+            if result.status != "OK" and severity_at_or_above(result.severity, at_or_above)
+        ]
+
+    def run_record(self) -> RunRecord:
+        """The ``dq_run`` row this result makes."""
+        counts = self.counts()
+        return RunRecord(
+            execution_id=self.execution_id,
+            suite=self.suite,
+            yyyy_mm_dd=self.key.yyyy_mm_dd,
+            tags=self.key.identity_tags,
+            started=self.started,
+            finished=self.finished,
+            status=self.status,
+            trace_sampled=self.trace_sampled,
+            metric_count=0 if self.persist_error else len(self.metrics),
+            assertions_ok=counts["OK"],
+            assertions_failed=counts["FAILURE"],
+            assertions_error=counts["ERROR"],
+        )
+
+    def assertion_records(self) -> list[AssertionRecord]:
+        return [AssertionRecord.of(result) for result in self.results]
