@@ -63,48 +63,15 @@ def measure() -> Measure:
 
 
 # -- PostgreSQL: the server at 127.0.0.1:5432, one fresh database per test session ------
-
-POSTGRES_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
-
-def _postgres_down() -> str | None:
-    """Why the server cannot be reached, or None when it can."""
-    import psycopg
-
-    try:
-        psycopg.connect(
-            host="127.0.0.1", port=5432, dbname="test", user="postgres", connect_timeout=3
-        ).close()
-    except psycopg.Error as exc:
-        return str(exc).strip().splitlines()[0]
-    return None
+# `make services` starts it; tests only connect (see tests/services.py for skip vs fail).
 
 
 @pytest.fixture(scope="session")
 def postgres_server() -> str:
-    """The server's URL; starts the local cluster if it is down, skips if unreachable."""
-    import shutil
-    import subprocess
-    import time
-    from pathlib import Path
+    """The server's URL; skips when it is unreachable, fails under DQX_REQUIRE_SERVICES."""
+    from services import require_postgres
 
-    reason = _postgres_down()
-    if reason and shutil.which("pg_ctlcluster") and Path("/etc/postgresql").is_dir():
-        for version in sorted(p.name for p in Path("/etc/postgresql").iterdir()):
-            subprocess.run(
-                ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"],
-                capture_output=True,
-                check=False,
-                timeout=60,
-            )
-        for _ in range(50):
-            reason = _postgres_down()
-            if reason is None:
-                break
-            time.sleep(0.2)
-    if reason:
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 (database test) is unreachable: {reason}")
-    return POSTGRES_SERVER
+    return require_postgres()
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 import pytest
+from services import POSTGRES_CONNINFO, POSTGRES_SERVER, require_postgres
 from sqlalchemy import text
 from traces.backends import (
     DAY,
@@ -39,23 +40,18 @@ from dqx.traces import (
     TraceSource,
 )
 
-PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-
 
 @contextmanager
 def _postgres_db() -> Iterator[MetricDB]:
-    psycopg = pytest.importorskip("psycopg")
+    import psycopg
+
+    require_postgres()  # skips, or fails under DQX_REQUIRE_SERVICES, when it is down
     name = f"dqx_reconcile_{os.getpid()}"
-    try:
-        admin = psycopg.connect(
-            "postgresql://postgres@127.0.0.1:5432/test", autocommit=True, connect_timeout=3
-        )
-    except psycopg.Error as exc:
-        pytest.skip(f"PostgreSQL at 127.0.0.1:5432 unreachable: {exc}")
+    admin = psycopg.connect(POSTGRES_CONNINFO, autocommit=True, connect_timeout=3)
     try:
         admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{name}"')
-        db = MetricDB(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
+        db = MetricDB(POSTGRES_SERVER.rsplit("/", 1)[0] + f"/{name}")
         try:
             yield db
         finally:
