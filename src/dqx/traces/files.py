@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import IO
 
 from dqx.common import TraceReadError
-from dqx.traces.model import Trace, TraceSpan, normalize_trace_id
+from dqx.traces.model import JSON_DECODER, Trace, TraceSpan, normalize_trace_id
 from dqx.traces.otlp_json import spans_from_otlp_json
 
 __all__ = ["OTLPFileTraceSource"]
@@ -118,7 +118,7 @@ class OTLPFileTraceSource:
                     continue
                 where = f"{path}:{number}"
                 try:
-                    document = json.loads(line)
+                    document = JSON_DECODER.decode(line)
                 except json.JSONDecodeError as exc:
                     raise TraceReadError(f"{where}: not a line of OTLP JSON: {exc}") from exc
                 spans.extend(spans_from_otlp_json(document, where=where))

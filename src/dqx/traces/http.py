@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from dqx.common import TraceReadError
 from dqx.traces.jaeger_json import spans_from_jaeger_v1
-from dqx.traces.model import Trace, TraceSpan, normalize_trace_id
+from dqx.traces.model import JSON_DECODER, Trace, TraceSpan, normalize_trace_id
 from dqx.traces.otlp_json import spans_from_otlp_json
 
 if TYPE_CHECKING:
@@ -55,7 +55,7 @@ class _Answer:
 
 def _json_documents(text: str, where: str) -> list[Any]:
     """One JSON value, or several back to back (Jaeger may stream chunks of a trace)."""
-    decoder = json.JSONDecoder()
+    decoder = JSON_DECODER
     documents: list[Any] = []
     position = 0
     while True:

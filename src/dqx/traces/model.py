@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from typing import Any, Protocol, runtime_checkable
 from dqx.common import TraceReadError
 
 __all__ = [
+    "JSON_DECODER",
     "SpanEvent",
     "Trace",
     "TraceSource",
@@ -30,6 +32,16 @@ __all__ = [
 ]
 
 _HEX = frozenset("0123456789abcdefABCDEF")
+
+
+def _json_int(text: str) -> int | float:
+    # Go (Jaeger, Tempo, the Collector's file exporter) writes the double -0.0 as
+    # "-0", which Python would read as the integer 0: keep the sign, bit for bit.
+    return -0.0 if text == "-0" else int(text)
+
+
+#: How every reader parses a back-end's JSON.
+JSON_DECODER = json.JSONDecoder(parse_int=_json_int)
 
 
 @contextmanager
