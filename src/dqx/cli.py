@@ -528,6 +528,27 @@ def _tracer_provider(settings: Settings) -> tuple[SDKTracerProvider | None, str]
     return None, "not recorded: pass --trace-file or --otlp-endpoint to keep the trace"
 
 
+_EXPORT_FAILED_NOTE = "export FAILED, see below"
+
+
+def _trace_export_problem(provider: SDKTracerProvider | None, execution_id: str) -> str | None:
+    """Why the run's trace did not (all) reach where it was exported, or None if it did.
+
+    Read after the provider's shutdown, which exports what was still buffered.
+    """
+    from dqx import telemetry
+
+    status = telemetry.export_status(provider) if provider is not None else None
+    if status is None or status.ok:
+        return None
+    return (
+        f"trace export failed: {status.failed} of {status.failed + status.exported} span(s) "
+        f"of run {execution_id} did not reach {status.destination} ({status.error}), so its "
+        "trace there is incomplete or missing. The run itself finished: its results and "
+        f"metrics are in the metric database (dqx metrics {execution_id})."
+    )
+
+
 def _persist_message(
     result: SuiteResult, settings: Settings, db_url: str, trace_note: str, problem: str
 ) -> str:
@@ -537,7 +558,7 @@ def _persist_message(
         f"run {result.execution_id} finished, but its {len(result.metrics)} metric(s) could "
         f"not be written to {db_url}: {detail}."
     )
-    if not result.trace_sampled:
+    if not result.trace_sampled or trace_note == _EXPORT_FAILED_NOTE:
         return (
             f"{head} Its trace was not recorded, so nothing holds them: re-run the same "
             "command once the database is back (a new execution id)."
@@ -702,6 +723,9 @@ def run_command(
         for source in sources:
             source.close()
         db.dispose()
+    export_problem = _trace_export_problem(provider, result.execution_id)
+    if export_problem:
+        trace_note = _EXPORT_FAILED_NOTE
     links = _links(settings, result.execution_id)
     if fmt == "json":
         _emit_json(_result_document(result.results, result.execution_id, threshold, links))
@@ -716,6 +740,8 @@ def run_command(
             console=out,
         )
         _print_links(out, links, trace_note)
+    if export_problem:
+        err.print(export_problem, markup=False, highlight=False)
     if persist_problem:
         _operational(_persist_message(result, settings, db.url, trace_note, persist_problem))
     failed = result.failed(threshold)

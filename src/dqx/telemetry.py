@@ -11,12 +11,13 @@ import contextvars
 import json
 import os
 import random
+import threading
 import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, get_args
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast, get_args
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -36,13 +37,17 @@ from dqx.common import DQXError, normalize_execution_id
 from dqx.runlog import run_scope
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import ReadableSpan
     from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 __all__ = [
     "EVENTS_PER_SPAN",
+    "ExportStatus",
     "TraceLinks",
     "configure",
     "emit_events",
+    "export_status",
     "get_tracer",
     "record_error",
     "start_run_span",
@@ -279,7 +284,8 @@ def configure(
     ``OTEL_SERVICE_NAME`` and ``OTEL_RESOURCE_ATTRIBUTES`` are honoured (a service
     name set there wins over ``service_name``), as are the SDK's own variables
     (``OTEL_TRACES_SAMPLER``, ``OTEL_BSP_*``, ``OTEL_SDK_DISABLED``). The caller owns
-    the provider: shut it down at exit to flush what is buffered. With ``set_global``
+    the provider: shut it down at exit to flush what is buffered, then
+    :func:`export_status` says whether every span was delivered. With ``set_global``
     the provider becomes the process's global one; OpenTelemetry allows that once, so
     a second global install raises :class:`DQXError` instead of being ignored.
     """
@@ -289,7 +295,6 @@ def configure(
         BatchSpanProcessor,
         ConsoleSpanExporter,
         SimpleSpanProcessor,
-        SpanExporter,
     )
 
     if exporter not in get_args(Exporter):
@@ -319,6 +324,9 @@ def configure(
         case _:  # "none", checked above
             span_exporter = None
     if span_exporter is not None:
+        status = ExportStatus(_destination(exporter, endpoint, path))
+        span_exporter = cast("SpanExporter", _ObservedExporter(span_exporter, status))
+        setattr(provider, _EXPORT_STATUS, status)
         if exporter == "console":
             provider.add_span_processor(SimpleSpanProcessor(span_exporter))
         else:
@@ -335,6 +343,110 @@ def configure(
                 "VerificationSuite(..., tracer_provider=provider)"
             )
     return provider
+
+
+# -- export outcome (applications and the CLI only) -------------------------------------
+
+_EXPORT_STATUS = "dqx_export_status"
+
+
+class ExportStatus:
+    """What the exporter of a provider made by :func:`configure` delivered, so far.
+
+    OpenTelemetry exports in the background and only logs a failure; this keeps count,
+    so an application can say that a run's trace did not arrive. Read it after the
+    provider's ``shutdown()`` (or ``force_flush()``), which exports what is buffered.
+    """
+
+    def __init__(self, destination: str) -> None:
+        self.destination = destination
+        self._lock = threading.Lock()
+        self._exported = 0
+        self._failed = 0
+        self._error: str | None = None
+
+    def _record(self, spans: int, error: str | None) -> None:
+        with self._lock:
+            if error is None:
+                self._exported += spans
+            else:
+                self._failed += spans
+                self._error = error
+
+    @property
+    def exported(self) -> int:
+        """Spans the back-end accepted."""
+        with self._lock:
+            return self._exported
+
+    @property
+    def failed(self) -> int:
+        """Spans the exporter gave up on (back-end down, refused, timed out)."""
+        with self._lock:
+            return self._failed
+
+    @property
+    def error(self) -> str | None:
+        """The last failure, as the exporter reported it."""
+        with self._lock:
+            return self._error
+
+    @property
+    def ok(self) -> bool:
+        return self.failed == 0
+
+    def __repr__(self) -> str:
+        return (
+            f"ExportStatus({self.destination!r}, exported={self.exported}, "
+            f"failed={self.failed}, error={self.error!r})"
+        )
+
+
+def export_status(provider: object) -> ExportStatus | None:
+    """The export outcome of a provider :func:`configure` built; None for any other."""
+    status = getattr(provider, _EXPORT_STATUS, None)
+    return status if isinstance(status, ExportStatus) else None
+
+
+def _destination(exporter: str, endpoint: str | None, path: str | os.PathLike[str]) -> str:
+    if exporter == "file":
+        return os.fspath(path)
+    if exporter == "otlp":
+        return endpoint or "the OTEL_EXPORTER_OTLP_* endpoint"
+    return exporter
+
+
+class _ObservedExporter:
+    """Passes spans to the wrapped exporter and records in ``status`` what became of them.
+
+    Duck-typed as a SpanExporter (the SDK's processors only call these three methods),
+    so this module keeps importing no SDK code until :func:`configure` runs.
+    """
+
+    def __init__(self, wrapped: SpanExporter, status: ExportStatus) -> None:
+        self._wrapped = wrapped
+        self._status = status
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        try:
+            result = self._wrapped.export(spans)
+        except Exception as exc:
+            self._status._record(len(spans), f"{type(exc).__name__}: {exc}")
+            raise
+        if result is SpanExportResult.SUCCESS:
+            self._status._record(len(spans), None)
+        else:
+            # The SDK's exporters log why; the result only says that it failed.
+            self._status._record(len(spans), "the exporter gave up; its log says why")
+        return result
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self._wrapped.force_flush(timeout_millis)
+
+    def shutdown(self) -> None:
+        self._wrapped.shutdown()
 
 
 def _otlp_exporter(endpoint: str | None) -> Any:
