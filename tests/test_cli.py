@@ -487,3 +487,75 @@ def test_reading_commands_take_a_rotated_trace_directory(
     )
     assert missing.returncode == 2
     assert "no OTLP trace file" in missing.stderr and "Traceback" not in missing.stderr
+
+
+def test_run_posts_its_alert_to_each_sink_given_with_alert(tmp_path: Path) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    received: list[tuple[str, Any]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append((self.path, json.loads(body)))
+            self.send_response(200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base = f"http://127.0.0.1:{server.server_address[1]}"
+    (tmp_path / "checks.py").write_text(CHECKS)
+    pq.write_table(orders_table(), tmp_path / "orders.parquet")
+    try:
+        outcome = dqx(
+            "run",
+            "checks.py",
+            "--data",
+            "orders=orders.parquet",
+            "--date",
+            DAY.isoformat(),
+            "--fail-on",
+            "P2",
+            "--db",
+            f"sqlite:///{tmp_path / 'dqx.db'}",
+            "--alert",
+            f"alertmanager={base}/api/v2/alerts",
+            "--alert",
+            f"webhook={base}/chat",
+            cwd=tmp_path,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert outcome.returncode == 1, outcome.stderr
+    by_path = dict(received)
+    assert set(by_path) == {"/api/v2/alerts", "/chat"}
+    (alert,) = by_path["/api/v2/alerts"]
+    assert (alert["labels"]["assertion"], alert["labels"]["severity"]) == ("emails set", "P2")
+    assert "emails set" in by_path["/chat"]["text"]
+    # The table is still printed, before the alerts go out.
+    assert "emails set" in outcome.stdout
+
+
+@pytest.mark.parametrize("alert", ["pagerduty=http://x/y", "slack=", "slack=not-a-url"])
+def test_run_refuses_a_bad_alert_sink_before_reading_data(tmp_path: Path, alert: str) -> None:
+    (tmp_path / "checks.py").write_text(CHECKS)
+    pq.write_table(orders_table(), tmp_path / "orders.parquet")
+    outcome = dqx(
+        "run",
+        "checks.py",
+        "--data",
+        "orders=orders.parquet",
+        "--db",
+        f"sqlite:///{tmp_path / 'dqx.db'}",
+        "--alert",
+        alert,
+        cwd=tmp_path,
+    )
+    assert outcome.returncode == 2, outcome.stderr
+    assert "--alert" in outcome.stderr or "URL" in outcome.stderr
+    assert not (tmp_path / "dqx.db").exists()

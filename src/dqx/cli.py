@@ -36,11 +36,13 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
     from rich.console import Console
 
-    from dqx.api import Check, SuiteResult
+    from dqx import alerts
+    from dqx.api import Check
     from dqx.common import AssertionResult, SymbolInfo
     from dqx.config import Settings
     from dqx.datasource import DuckRelationDataSource
-    from dqx.orm.repositories import MetricDB, RunRecord
+    from dqx.orm.repositories import MetricDB
+    from dqx.records import RunRecord, SuiteResult
     from dqx.telemetry import TraceLinks
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_OPERATIONAL", "EXIT_USAGE", "main"]
@@ -441,9 +443,20 @@ class _ScanProgress:
             )
 
     def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def stop(self) -> None:
         if self._progress is not None:
             self._progress.update(self._task, completed=self._total)
             self._progress.stop()
+            self._progress = None
+
+    # As the suite's first plugin: the scans are over, so the bar makes way for the
+    # report the next plugins print.
+    name = "scan-progress"
+
+    def after_run(self, result: SuiteResult) -> None:
+        self.stop()
 
 
 def _observed_sources(
@@ -526,6 +539,31 @@ def _tracer_provider(settings: Settings) -> tuple[SDKTracerProvider | None, str]
         if traces_exporter == "console":
             return telemetry.configure(exporter="console", set_global=False), "printed"
     return None, "not recorded: pass --trace-file or --otlp-endpoint to keep the trace"
+
+
+def _alert_plugins(
+    sinks: Sequence[str], settings: Settings, threshold: str
+) -> list[alerts.AlertPlugin]:
+    """One AlertPlugin per --alert SINK=URL, with the trace and runbook links."""
+    from dqx import alerts
+
+    plugins = []
+    for sink, url in _parse_pairs(sinks, "--alert", "SINK=URL").items():
+        if sink not in alerts.SINKS:
+            _usage(f"--alert {sink}=...: unknown sink; use one of {', '.join(alerts.SINKS)}")
+        with _dqx_errors():
+            plugins.append(
+                alerts.AlertPlugin(
+                    sink,
+                    url,
+                    min_severity=threshold,
+                    jaeger=settings.get("jaeger_url"),
+                    grafana=settings.get("grafana_url"),
+                    tempo_uid=settings.get("tempo_uid") or "tempo",
+                    runbook_base_url=settings.get("runbook_base_url"),
+                )
+            )
+    return plugins
 
 
 _EXPORT_FAILED_NOTE = "export FAILED, see below"
@@ -647,6 +685,14 @@ def _result_document(
     is_flag=True,
     help="Recompute lagged values from the data instead of reusing stored history.",
 )
+@click.option(
+    "--alert",
+    "alert_sinks",
+    multiple=True,
+    metavar="SINK=URL",
+    help="After the run, post failures at --fail-on or above to URL; SINK is alertmanager, "
+    "slack or webhook. Repeatable.",
+)
 @_format_option("table", "json")
 @click.pass_context
 def run_command(
@@ -662,6 +708,7 @@ def run_command(
     trace_file: Path | None,
     otlp_endpoint: str | None,
     recompute: bool,
+    alert_sinks: tuple[str, ...],
     fmt: str,
 ) -> None:
     """Run the @check functions of CHECKS_FILE against the given datasets.
@@ -676,6 +723,7 @@ def run_command(
     """
     from dqx.api import VerificationSuite
     from dqx.common import PersistError, ResultKey
+    from dqx.display import TerminalReport
 
     settings = _settings(
         db_url=db_url,
@@ -696,6 +744,11 @@ def run_command(
         )
     err = _stderr()
     progress = _ScanProgress(err, list(datasets))
+    out = _stdout()
+    plugins: list[Any] = [progress]
+    if fmt == "table":
+        plugins.append(TerminalReport(out))
+    plugins.extend(_alert_plugins(alert_sinks, settings, threshold))
     sources = _observed_sources(datasets, date_columns, progress)
     db = _open_db(settings, must_exist=False)
     provider, trace_note = _tracer_provider(settings)
@@ -707,6 +760,7 @@ def run_command(
                 db,
                 suite_name or checks_file.stem,
                 tracer_provider=provider,
+                plugins=plugins,
                 recompute="always" if recompute else "missing",
             )
         with progress, _dqx_errors():
@@ -730,15 +784,7 @@ def run_command(
     if fmt == "json":
         _emit_json(_result_document(result.results, result.execution_id, threshold, links))
     else:
-        from dqx.display import print_results
-
-        out = _stdout()
-        print_results(
-            result.results,
-            result.execution_id,
-            title=f"{result.suite} for {key.yyyy_mm_dd}",
-            console=out,
-        )
+        # The results table was printed by the TerminalReport plugin.
         _print_links(out, links, trace_note)
     if export_problem:
         err.print(export_problem, markup=False, highlight=False)
@@ -758,6 +804,8 @@ def run_command(
 
 
 def _symbol_rows(symbols: Sequence[SymbolInfo]) -> list[dict[str, Any]]:
+    from dqx.common import ORIGIN_TAG, identity_tags
+
     return [
         {
             "name": s.name,
@@ -765,8 +813,8 @@ def _symbol_rows(symbols: Sequence[SymbolInfo]) -> list[dict[str, Any]]:
             "dataset": s.dataset,
             "yyyy_mm_dd": s.yyyy_mm_dd.isoformat(),
             "value": s.value.value_or(None),
-            "origin": s.tags.get("__origin", "db"),
-            "tags": {k: v for k, v in s.tags.items() if not k.startswith("__")},
+            "origin": s.tags.get(ORIGIN_TAG, "db"),
+            "tags": identity_tags(s.tags),
         }
         for s in symbols
     ]
