@@ -9,9 +9,11 @@ import pytest
 from returns.result import Failure, Success
 
 from dqx import Context, MetricProvider, ResultKey, VerificationSuite, check
-from dqx.api import Check
+from dqx.analyzer import Analyzer
+from dqx.checks import Check
 from dqx.datasource import DuckRelationDataSource
 from dqx.orm.repositories import InMemoryMetricDB
+from dqx.specs import CustomSQL, NumRows, Sum, UniqueCount
 
 DAY = dt.date(2024, 5, 2)
 YESTERDAY = DAY - dt.timedelta(days=1)
@@ -254,3 +256,32 @@ def test_lagged_values_in_history_are_not_rescanned(recompute: str) -> None:
     [result] = today.collect_results()
     assert result.value == Success((35 - 10) / 10)
     assert not isinstance(result.value, Failure)
+
+
+def test_an_engine_failure_is_kept_with_its_exception_type() -> None:
+    source = DuckRelationDataSource.from_arrow(sales_table(), "sales")
+    bad = CustomSQL.of("SUM(CAST(status AS INTEGER))")
+    good = CustomSQL.of("COUNT(*) FILTER (WHERE qty > 5)")
+    values, statements = Analyzer(source).compute([NumRows(), bad, good, Sum("qty")], [DAY])
+
+    failed = [s for s in statements if s.error]
+    assert failed and all(s.error_type == "ConversionException" for s in failed)
+    assert all(s.error and s.error.startswith("ConversionException: ") for s in failed)
+    assert all(s.error_type is None for s in statements if not s.error)
+    assert values[(NumRows(), DAY)] == Success(6.0)
+    assert values[(good, DAY)] == Success(4.0)
+    assert values[(Sum("qty"), DAY)] == Success(35.0)
+    assert "the engine failed: ConversionException" in values[(bad, DAY)].failure()
+
+
+def test_only_the_metrics_asked_for_come_back() -> None:
+    # The row count is in every shared statement, but it is a value only when asked.
+    source = DuckRelationDataSource.from_arrow(sales_table(), "sales")
+    values, [shared, grouped] = Analyzer(source).compute(
+        [Sum("qty"), UniqueCount("status")], [YESTERDAY, DAY]
+    )
+    assert set(values) == {
+        (spec, day) for spec in (Sum("qty"), UniqueCount("status")) for day in (YESTERDAY, DAY)
+    }
+    assert shared.metrics == ("sum(qty)",) and shared.rows_scanned == 10
+    assert grouped.metrics == ("unique_count(status)",)

@@ -1,10 +1,13 @@
-"""Data sources: Parquet and CSV scanned where they lie, date columns, bad sources."""
+"""Data sources: Parquet and CSV scanned where they lie, date columns, type families."""
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
+from typing import Any
 
+import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
@@ -13,9 +16,11 @@ import pytest
 from returns.result import Success
 
 from dqx import Context, MetricProvider, ResultKey, VerificationSuite, check
+from dqx.analyzer import validate_specs
 from dqx.common import DefinitionError
-from dqx.datasource import DuckRelationDataSource
+from dqx.datasource import DataSource, DuckRelationDataSource
 from dqx.orm.repositories import InMemoryMetricDB
+from dqx.specs import CountValues, Sum
 
 DAY = dt.date(2024, 7, 3)
 
@@ -158,3 +163,103 @@ def test_unreadable_inputs_are_definition_errors(tmp_path: Path) -> None:
         DuckRelationDataSource.from_arrow([1, 2], "ghost")  # type: ignore[arg-type]
     with pytest.raises(DefinitionError, match="name"):
         DuckRelationDataSource.from_arrow(pa.table({"x": [1]}), "")
+
+
+DUCKDB_TYPES: dict[str, tuple[str, str]] = {
+    # column: (DuckDB type, family)
+    "tiny": ("TINYINT", "numeric"),
+    "huge": ("HUGEINT", "numeric"),
+    "uhuge": ("UHUGEINT", "numeric"),
+    "money": ("DECIMAL(18,3)", "numeric"),
+    "wide money": ("DECIMAL(38,10)", "numeric"),
+    "ratio": ("DOUBLE", "numeric"),
+    "small ratio": ("FLOAT", "numeric"),
+    "label": ("VARCHAR", "text"),
+    "mood": ("ENUM('sad', 'ok')", "text"),
+    "flag": ("BOOLEAN", "boolean"),
+    "day": ("DATE", "temporal"),
+    "clock": ("TIME", "temporal"),
+    "stamp": ("TIMESTAMP", "temporal"),
+    "stamp tz": ("TIMESTAMP WITH TIME ZONE", "temporal"),
+    "stamp ns": ("TIMESTAMP_NS", "temporal"),
+    "span": ("INTERVAL", "temporal"),
+    "list": ("INTEGER[]", "nested"),
+    "array": ("INTEGER[2]", "nested"),
+    "record": ("STRUCT(a INTEGER, b VARCHAR)", "nested"),
+    "lookup": ("MAP(VARCHAR, INTEGER)", "nested"),
+    "either": ("UNION(n INTEGER, s VARCHAR)", "nested"),
+    "id": ("UUID", "other"),
+    "bytes": ("BLOB", "other"),
+    "doc": ("JSON", "other"),
+}
+
+
+@pytest.fixture(scope="module")
+def every_type() -> DuckRelationDataSource:
+    connection = duckdb.connect()
+    columns = ", ".join(
+        f'CAST(NULL AS {duck_type}) AS "{column}"'
+        for column, (duck_type, _) in DUCKDB_TYPES.items()
+    )
+    connection.execute(f"CREATE VIEW every_type AS SELECT {columns}")
+    return DuckRelationDataSource(connection, "every_type", "types")
+
+
+@pytest.mark.parametrize("column", list(DUCKDB_TYPES))
+def test_duckdb_types_fall_into_families(every_type: DuckRelationDataSource, column: str) -> None:
+    duck_type, family = DUCKDB_TYPES[column]
+    assert every_type.schema[column] == duck_type
+    assert every_type.type_family(column) == family
+    assert every_type.is_numeric(column) == (family == "numeric")
+
+
+def test_type_family_takes_the_column_as_a_user_spells_it(
+    every_type: DuckRelationDataSource,
+) -> None:
+    assert every_type.type_family("FLAG") == "boolean"
+    with pytest.raises(DefinitionError, match=r"'flga'.*did you mean 'flag'"):
+        every_type.type_family("flga")
+
+
+def test_numeric_metrics_and_value_checks_follow_the_family(
+    every_type: DuckRelationDataSource,
+) -> None:
+    # Every numeric family member sums; nothing else does. The message shows the
+    # engine's own type name, which is what the user sees in their schema.
+    for column, (duck_type, family) in DUCKDB_TYPES.items():
+        if family == "numeric":
+            validate_specs(every_type, [Sum(column)])
+        else:
+            with pytest.raises(DefinitionError, match=re.escape(f"is {duck_type}")):
+                validate_specs(every_type, [Sum(column)])
+    with pytest.raises(DefinitionError, match=r"1 cannot match column 'mood'"):
+        validate_specs(every_type, [CountValues.of("mood", 1)])
+    validate_specs(every_type, [CountValues.of("mood", "sad")])
+
+
+def test_a_data_source_states_what_it_cannot_do_without() -> None:
+    with pytest.raises(TypeError):
+        DataSource()  # type: ignore[abstract]
+
+    class NoTypes(DataSource):
+        dialect = "duckdb"
+
+        @property
+        def schema(self) -> dict[str, str]:
+            return {}
+
+        def table_expression(self) -> Any:
+            raise NotImplementedError
+
+        def date_key(self) -> Any:
+            raise NotImplementedError
+
+        def date_bind_value(self, day: dt.date) -> Any:
+            raise NotImplementedError
+
+        def execute(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+            raise NotImplementedError
+
+    # A source that cannot say what its columns hold cannot be made: specs ask it.
+    with pytest.raises(TypeError, match="type_family"):
+        NoTypes()  # type: ignore[abstract]

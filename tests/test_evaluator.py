@@ -12,7 +12,7 @@ import pytest
 from returns.result import Failure, Success
 
 from dqx import Context, MetricProvider, ResultKey, VerificationSuite, check
-from dqx.api import AssertionReady
+from dqx.checks import AssertionReady
 from dqx.common import AssertionResult, DefinitionError
 from dqx.datasource import DuckRelationDataSource
 from dqx.orm.repositories import InMemoryMetricDB

@@ -17,10 +17,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from returns.result import Failure, Result, Success
+from sqlglot import exp
 
 from dqx import MetricProvider
-from dqx.common import DefinitionError
-from dqx.specs import CustomSQL
+from dqx.analyzer import validate_specs
+from dqx.common import DefinitionError, canonical_json
+from dqx.datasource import DataSource, DuckRelationDataSource, TypeFamily
+from dqx.kinds import spec_from_parameters
+from dqx.specs import BindValue, CountValues, CustomSQL
 
 DAY = dt.date(2024, 3, 10)
 Measure = Callable[..., dict[str, Result[float, str]]]  # the `measure` fixture of conftest
@@ -314,9 +318,136 @@ def test_count_values_keeps_values_of_different_types_apart(measure: Measure) ->
     ],
 )
 def test_custom_sql_is_one_aggregate_expression(sql: str, complaint: str) -> None:
+    # Declaration checks what needs no dialect; the rest is checked, before any scan,
+    # against the source the expression will run on.
+    source = DuckRelationDataSource.from_arrow(pa.table({"x": [1], "y": [2]}), "t")
     with pytest.raises(DefinitionError, match="custom_sql") as raised:
-        CustomSQL.parse(sql)
+        validate_specs(source, [CustomSQL.of(sql)])
     assert complaint in str(raised.value)
+
+
+def test_custom_sql_problems_name_the_check_that_wrote_them() -> None:
+    source = DuckRelationDataSource.from_arrow(pa.table({"x": [1]}), "t")
+    where = "check 'Sales', assertion 'total'"
+    with pytest.raises(DefinitionError, match=r"must aggregate.*check 'Sales'") as raised:
+        validate_specs(source, [CustomSQL.of("x + 1")], where=where)
+    assert raised.value.metric == "custom_sql(x + 1)"
+    with pytest.raises(DefinitionError, match=r"'pirce'.*check 'Sales'.*did you mean 'price'"):
+        validate_specs(
+            DuckRelationDataSource.from_arrow(pa.table({"price": [1.0]}), "t"),
+            [CustomSQL.of("SUM(pirce)")],
+            where=where,
+        )
+
+
+class SchemaOnly(DataSource):
+    """A source in another dialect, enough to validate against; it never runs a statement."""
+
+    def __init__(self, dialect: str, schema: dict[str, TypeFamily]) -> None:
+        self.name = "elsewhere"
+        self.dialect = dialect
+        self.date_column = None
+        self._families = schema
+
+    @property
+    def schema(self) -> dict[str, str]:
+        return {column: family.upper() for column, family in self._families.items()}
+
+    def type_family(self, column: str) -> TypeFamily:
+        return self._families[self.resolve_column(column)]
+
+    def table_expression(self) -> exp.Expr:
+        return exp.to_table("t")
+
+    def date_key(self) -> exp.Expr:
+        raise AssertionError("a snapshot has no date key")
+
+    def date_bind_value(self, day: dt.date) -> Any:
+        raise AssertionError("a snapshot has no date key")
+
+    def execute(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        raise AssertionError("validation must not read data")
+
+
+def test_custom_sql_is_read_in_the_dialect_of_its_source(measure: Measure) -> None:
+    # DuckDB's integer division and power operator: valid DuckDB, so valid here.
+    table = pa.table({"x": pa.array([1, 2, 3, None, 7], pa.int64())})
+    got = measure(
+        table,
+        {
+            "halves": lambda mp: mp.custom_sql("SUM(x // 2)"),
+            "squares": lambda mp: mp.custom_sql("SUM(x ** 2)"),
+        },
+    )
+    present_x = [v for v in table.column("x").to_pylist() if v is not None]
+    assert number(got["halves"]) == sum(v // 2 for v in present_x)
+    assert number(got["squares"]) == sum(v**2 for v in present_x)
+
+    # PostgreSQL has no // operator: the same text is refused for a PostgreSQL source,
+    # and the message says which dialect could not read it.
+    postgres = SchemaOnly("postgres", {"x": "numeric"})
+    with pytest.raises(DefinitionError, match=r"custom_sql\(SUM\(x // 2\)\).*postgres"):
+        validate_specs(postgres, [CustomSQL.of("SUM(x // 2)")])
+
+
+def test_the_same_custom_sql_text_means_what_its_dialect_says() -> None:
+    # ^ is a power in DuckDB and a bitwise XOR in Spark: parsed once for both, the
+    # expression would compute the wrong thing on one of them.
+    spec = CustomSQL.of("SUM(x ^ 2)")
+    for dialect in ("duckdb", "spark"):
+        validate_specs(SchemaOnly(dialect, {"x": "numeric"}), [spec])
+    assert spec.aggregate({}, "duckdb").find(exp.Pow) is not None
+    assert spec.aggregate({}, "spark").find(exp.BitwiseXor) is not None
+    # Spark quotes identifiers with backticks, which DuckDB cannot read.
+    backticks = CustomSQL.of("SUM(`x`)")
+    validate_specs(SchemaOnly("spark", {"x": "numeric"}), [backticks])
+    with pytest.raises(DefinitionError, match="duckdb"):
+        validate_specs(SchemaOnly("duckdb", {"x": "numeric"}), [backticks])
+
+
+def test_custom_sql_identity_is_its_text_whatever_reads_it() -> None:
+    spec = CustomSQL.of("  SUM(x)\n")
+    assert spec.parameters == {"sql": "SUM(x)"}
+    assert spec.name == "custom_sql(SUM(x))"
+    assert spec.identity == ("custom_sql", canonical_json({"sql": "SUM(x)"}))
+    fresh = CustomSQL.of("SUM(x)")
+    validate_specs(SchemaOnly("duckdb", {"x": "numeric"}), [spec])
+    validate_specs(SchemaOnly("spark", {"x": "numeric"}), [spec])
+    assert spec == fresh and hash(spec) == hash(fresh)
+    assert spec_from_parameters("custom_sql", {"sql": "SUM(x)"}) == spec
+    # Text the dialect cannot read is still declared, stored and rebuilt: it fails
+    # where it is checked against a source, not where it is named.
+    assert CustomSQL.of("SUM(x) FROM t").parameters == {"sql": "SUM(x) FROM t"}
+
+
+def test_count_values_checks_values_against_the_columns_type_family() -> None:
+    source = SchemaOnly(
+        "postgres",
+        {"n": "numeric", "s": "text", "b": "boolean", "d": "temporal", "l": "nested"},
+    )
+    accepted: list[tuple[str, BindValue]] = [
+        ("n", 1),
+        ("n", 2.5),
+        ("n", True),
+        ("s", "a"),
+        ("b", True),
+        ("b", 1),
+        ("d", "2024-01-01"),
+    ]
+    for column, value in accepted:
+        validate_specs(source, [CountValues.of(column, value)])
+    refused: list[tuple[str, BindValue]] = [
+        ("n", "1"),
+        ("s", 1),
+        ("s", False),
+        ("b", "yes"),
+        ("d", True),
+        ("l", 1),
+    ]
+    for column, value in refused:
+        with pytest.raises(DefinitionError, match=f"{value!r} cannot match column '{column}'") as e:
+            validate_specs(source, [CountValues.of(column, [value])], where="check 'C'")
+        assert "(in check 'C')" in str(e.value) and e.value.dataset == "elsewhere"
 
 
 def test_count_values_of_null_points_to_null_count() -> None:

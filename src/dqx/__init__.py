@@ -13,7 +13,8 @@ from dqx.common import AssertionResult, DQXError, ResultKey, SymbolInfo
 
 if TYPE_CHECKING:
     from dqx import telemetry
-    from dqx.api import Context, VerificationSuite, check
+    from dqx.api import VerificationSuite
+    from dqx.checks import Context, check
     from dqx.data import metrics_by_execution_id, reconcile
     from dqx.provider import MetricProvider
 
@@ -34,9 +35,9 @@ __all__ = [
 # The engine (duckdb, sqlglot, sqlalchemy, the OTel SDK) loads on first use, so
 # `import dqx` stays cheap for a CLI's --help or a scheduler importing a DAG file.
 _LAZY = {
-    "Context": "dqx.api",
+    "Context": "dqx.checks",
     "VerificationSuite": "dqx.api",
-    "check": "dqx.api",
+    "check": "dqx.checks",
     "MetricProvider": "dqx.provider",
     "metrics_by_execution_id": "dqx.data",
     "reconcile": "dqx.data",

@@ -4,16 +4,19 @@ For one dataset and a batch of dates the plan is:
 
 * one statement holding every *shared* aggregate (counts, sums, averages, min/max,
   variance, filtered counts, custom_sql), grouped by date on a partitioned source;
-* one grouped statement per column set of the DISTINCT-style metrics
-  (``unique_count(c)`` and ``duplicate_count([c])`` over the same columns share it).
+* one grouped statement per column set of the *grouped* metrics (``unique_count(c)``
+  and ``duplicate_count([c])`` over the same columns share it).
   DuckDB does not share a scan between DISTINCT aggregates anyway: on 6M rows
   (bench/distinct_strategies.py) COUNT(DISTINCT) in the shared statement, separate
   COUNT(DISTINCT) statements and this grouped shape were within noise of each other
   (1.36-1.45 s best of 5), so the shape that lets both metrics of a column set share
   one grouping stays.
 
-A date of the batch without rows still gets every shared value in the same statement:
-a UNION ALL branch over zero rows says what each aggregate is then.
+What goes where is the specs' to say (:attr:`~dqx.specs.MetricSpec.grouped_by`,
+``counts_rows``, ``user_written``), and each renders its own SQL; the source renders the
+statement in its dialect. A date of the batch without rows still gets every shared
+value in the same statement: a UNION ALL branch over zero rows says what each aggregate
+is then.
 
 Aggregates are aliased by position (``m_0``, ``m_1``, ...), so a plan always renders to
 the same SQL text. If a statement fails, it is split so only the metrics that caused
@@ -35,15 +38,18 @@ from sqlglot import exp
 from dqx.common import ComputeError, DefinitionError
 from dqx.datasource import DataSource
 from dqx.records import Statement
-from dqx.specs import BindValue, CountValues, CustomSQL, MetricSpec, NumRows
+from dqx.specs import MetricSpec, Params
 
 __all__ = ["Analyzer", "Computed", "Statement", "validate_specs"]
 
 _DATE_ALIAS = "dqx_date"
 _ROWS_ALIAS = "dqx_rows"
+_GROUP_ROWS = "n"
 
 #: A computed value: a float, ``None`` for SQL NULL, or the engine's error message.
 Computed = Result[float | None, str]
+
+_Rows = list[tuple[Any, ...]]
 
 
 @dataclass
@@ -53,60 +59,32 @@ class _Batch:
     values: dict[tuple[MetricSpec, dt.date], Computed] = field(default_factory=dict)
     statements: list[Statement] = field(default_factory=list)
 
+    def fail(self, specs: Iterable[MetricSpec], message: str) -> None:
+        for spec in specs:
+            for day in self.dates:
+                self.values[(spec, day)] = Failure(
+                    f"{spec.name} on dataset {self.source.name!r} for {day}: "
+                    f"the engine failed: {message}"
+                )
+
+
+class _EngineFailed(Exception):
+    """A statement the engine rejected; its Statement is already recorded."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
 
 def validate_specs(
     source: DataSource, specs: Iterable[MetricSpec], *, where: str | None = None
 ) -> None:
-    """Check every column against the schema before any data is read.
+    """Check every spec against the source (columns, types, SQL) before any data is read.
 
     ``where`` (say, ``check 'Sales', assertion 'avg'``) is added to every message.
     """
     for spec in specs:
-        for column in spec.columns:
-            resolved = source.resolve_column(column, metric=spec.name, where=where)
-            if column in spec.numeric_columns and not source.is_numeric(resolved):
-                raise DefinitionError(
-                    f"{spec.name} needs a numeric column, but {column!r} in dataset "
-                    f"{source.name!r} is {source.schema[resolved]}{_in(where)}",
-                    dataset=source.name,
-                    column=column,
-                    metric=spec.name,
-                )
-            if isinstance(spec, CountValues):
-                _check_value_types(source, spec, resolved, where)
-
-
-def _in(where: str | None) -> str:
-    return f" (in {where})" if where else ""
-
-
-def _check_value_types(
-    source: DataSource, spec: CountValues, column: str, where: str | None
-) -> None:
-    # The engine would fail to cast while scanning and take the whole batch with it;
-    # a value that can never match the column's type is a definition error instead.
-    column_type = source.schema[column].upper()
-    numeric = source.is_numeric(column)
-    text = column_type == "VARCHAR"
-    boolean = column_type == "BOOLEAN"
-    nested = column_type.endswith("]") or column_type.startswith(("STRUCT", "MAP", "UNION"))
-    for value in spec.values:
-        is_bool = isinstance(value, bool)
-        is_number = isinstance(value, int | float) and not is_bool
-        if (
-            nested
-            or (numeric and isinstance(value, str))
-            or (text and (is_number or is_bool))
-            or (is_bool and not boolean and not numeric)
-            or (boolean and isinstance(value, str))
-        ):
-            raise DefinitionError(
-                f"{spec.name}: {value!r} cannot match column {column!r} of dataset "
-                f"{source.name!r}, which is {source.schema[column]}{_in(where)}",
-                dataset=source.name,
-                column=column,
-                metric=spec.name,
-            )
+        spec.validate(source, where=where)
 
 
 class Analyzer:
@@ -134,55 +112,184 @@ class Analyzer:
             )
         validate_specs(self.source, unique_specs)
         batch = _Batch(self.source, unique_dates)
-        shared = [spec for spec in unique_specs if spec.shared]
-        self._run_shared(batch, shared)
+        self._run_shared(batch, [spec for spec in unique_specs if spec.grouped_by is None])
         by_columns: dict[tuple[str, ...], list[MetricSpec]] = {}
         for spec in unique_specs:
-            if not spec.shared:
-                by_columns.setdefault(tuple(sorted(spec.columns)), []).append(spec)
+            if spec.grouped_by is not None:
+                by_columns.setdefault(tuple(sorted(spec.grouped_by)), []).append(spec)
         for columns, grouped in by_columns.items():
-            self._run_grouping(batch, columns, grouped)
+            self._run_grouped(batch, columns, grouped)
         return batch.values, batch.statements
 
     # -- shared aggregates -------------------------------------------------------------
 
     def _run_shared(self, batch: _Batch, specs: list[MetricSpec]) -> None:
-        # The row count rides along in every shared statement: it is num_rows() and the
-        # rows-scanned figure, and it costs nothing extra in the same scan.
-        specs = [spec for spec in specs if not isinstance(spec, NumRows)]
-        if self._try_shared(batch, specs, True):
+        # The row count rides along in every shared statement: it is the rows-scanned
+        # figure and the value of any spec that counts rows, at no extra cost in the scan.
+        counted = [spec for spec in specs if spec.counts_rows]
+        specs = [spec for spec in specs if not spec.counts_rows]
+        if self._try_shared(batch, specs, counted):
             return
-        # Isolate the failure: custom_sql is the usual culprit, so the built-in
-        # aggregates go together and every custom expression alone.
-        builtin = [spec for spec in specs if not isinstance(spec, CustomSQL)]
-        custom: list[MetricSpec] = [spec for spec in specs if isinstance(spec, CustomSQL)]
-        if custom and self._try_shared(batch, builtin, True):
+        # Isolate the failure: user-written SQL is the usual culprit, so the built-in
+        # aggregates go together and every user-written expression alone.
+        builtin = [spec for spec in specs if not spec.user_written]
+        custom = [spec for spec in specs if spec.user_written]
+        if custom and self._try_shared(batch, builtin, counted):
             for spec in custom:
-                self._try_shared(batch, [spec], False, record_failure=True)
+                self._try_shared(batch, [spec], None, record_failure=True)
             return
-        self._try_shared(batch, [], True, record_failure=True)
+        self._try_shared(batch, [], counted, record_failure=True)
         for spec in specs:
-            self._try_shared(batch, [spec], False, record_failure=True)
+            self._try_shared(batch, [spec], None, record_failure=True)
 
     def _try_shared(
         self,
         batch: _Batch,
         specs: list[MetricSpec],
-        with_rows: bool,
+        counted: list[MetricSpec] | None,
         *,
         record_failure: bool = False,
     ) -> bool:
-        params: dict[str, BindValue] = {}
+        """Run ``specs`` in one statement; ``counted`` (when not None) get its row count.
+
+        On failure the statement is recorded, and so are the failed values if
+        ``record_failure``; returns whether the statement ran.
+        """
+        params: Params = {}
         selections: list[exp.Expr] = []
-        if with_rows:
+        if counted is not None:
             selections.append(exp.alias_(exp.Count(this=exp.Star()), _ROWS_ALIAS, quoted=True))
         for index, spec in enumerate(specs):
-            selections.append(exp.alias_(spec.aggregate(params), f"m_{index}", quoted=True))
+            aggregate = spec.aggregate(params, self.source.dialect)
+            selections.append(exp.alias_(aggregate, f"m_{index}", quoted=True))
         if not selections:
             return True
         query, key_offset = self._select(selections, params, batch.dates)
         sql = query.sql(dialect=self.source.dialect)
-        names = ((NumRows().name,) if with_rows else ()) + tuple(spec.name for spec in specs)
+        names = tuple(spec.name for spec in [*(counted or []), *specs])
+        try:
+            rows, seconds = self._execute(batch, sql, params, names)
+        except _EngineFailed as failed:
+            if record_failure:
+                batch.fail([*(counted or []), *specs], failed.message)
+            return False
+        scanned = self._read_shared(batch, rows, key_offset, specs, counted)
+        batch.statements.append(
+            Statement(
+                self.source.name,
+                sql,
+                dict(params),
+                batch.dates,
+                names,
+                seconds,
+                rows_scanned=scanned,
+            )
+        )
+        return True
+
+    def _read_shared(
+        self,
+        batch: _Batch,
+        rows: _Rows,
+        key_offset: int,
+        specs: list[MetricSpec],
+        counted: list[MetricSpec] | None,
+    ) -> int | None:
+        """Store each date's values; the rows scanned, when the statement counted them."""
+        by_date, empty_row = self._split_rows(rows, batch.dates, key_offset)
+        scanned = 0
+        for day in batch.dates:
+            row = by_date.get(day, empty_row)
+            if row is None:
+                raise ComputeError(
+                    f"dataset {self.source.name!r}: the statement returned no row for {day}"
+                )
+            offset = 0
+            if counted is not None:
+                count = row[0] or 0
+                scanned += int(count)
+                for spec in counted:
+                    batch.values[(spec, day)] = Success(float(count))
+                offset = 1
+            for index, spec in enumerate(specs):
+                batch.values[(spec, day)] = _computed(
+                    row[offset + index], spec, self.source.name, day
+                )
+        return scanned if counted is not None else None
+
+    # -- grouped metrics ---------------------------------------------------------------
+
+    def _run_grouped(
+        self, batch: _Batch, columns: tuple[str, ...], specs: list[MetricSpec]
+    ) -> None:
+        params: Params = {}
+        sql = self._grouped_query(columns, specs, params, batch.dates).sql(
+            dialect=self.source.dialect
+        )
+        names = tuple(spec.name for spec in specs)
+        try:
+            rows, seconds = self._execute(batch, sql, params, names)
+        except _EngineFailed as failed:
+            batch.fail(specs, failed.message)
+            return
+        by_date, _ = self._split_rows(rows, batch.dates, 1 if self.source.partitioned else 0)
+        for day in batch.dates:
+            row = by_date.get(day)
+            for index, spec in enumerate(specs):
+                batch.values[(spec, day)] = (
+                    _computed(row[index], spec, self.source.name, day)
+                    if row is not None
+                    else Success(spec.empty_value)
+                )
+        batch.statements.append(
+            Statement(self.source.name, sql, dict(params), batch.dates, names, seconds)
+        )
+
+    def _grouped_query(
+        self,
+        columns: tuple[str, ...],
+        specs: list[MetricSpec],
+        params: Params,
+        dates: tuple[dt.date, ...],
+    ) -> exp.Query:
+        """One row per date and distinct combination of ``columns``, then each spec's
+        aggregate over those rows."""
+        source = self.source
+        partitioned = source.partitioned
+        keys = {column: f"k_{i}" for i, column in enumerate(columns)}
+        inner_selections: list[exp.Expr] = []
+        if partitioned:
+            inner_selections.append(exp.alias_(source.date_key(), _DATE_ALIAS, quoted=True))
+        for column, key in keys.items():
+            inner_selections.append(
+                exp.alias_(exp.column(source.resolve_column(column), quoted=True), key, quoted=True)
+            )
+        inner_selections.append(exp.alias_(exp.Count(this=exp.Star()), _GROUP_ROWS, quoted=True))
+        inner = exp.select(*inner_selections).from_(source.table_expression())
+        date_filter = self._date_filter(params, dates)
+        if date_filter is not None:
+            inner = inner.where(date_filter)
+        inner = inner.group_by(*(exp.Literal.number(i) for i in range(1, len(inner_selections))))
+
+        key_columns = {column: exp.column(key, quoted=True) for column, key in keys.items()}
+        group_rows = exp.column(_GROUP_ROWS, quoted=True)
+        outer_selections: list[exp.Expr] = []
+        if partitioned:
+            outer_selections.append(exp.column(_DATE_ALIAS, quoted=True))
+        for index, spec in enumerate(specs):
+            value = spec.grouped_value(key_columns, group_rows, params, source.dialect)
+            outer_selections.append(exp.alias_(value, f"m_{index}"))
+        query = exp.select(*outer_selections).from_(inner.subquery("g"))
+        if partitioned:
+            query = query.group_by(exp.column(_DATE_ALIAS, quoted=True))
+        return query
+
+    # -- shared plumbing ---------------------------------------------------------------
+
+    def _execute(
+        self, batch: _Batch, sql: str, params: Params, names: tuple[str, ...]
+    ) -> tuple[_Rows, float]:
+        """The statement's rows and seconds; a failure is recorded, then raised."""
         started = time.perf_counter()
         try:
             rows = self.source.execute(sql, dict(params))
@@ -197,139 +304,16 @@ class Analyzer:
                     names,
                     time.perf_counter() - started,
                     error=message,
+                    error_type=type(exc).__name__,
                 )
             )
-            if record_failure:
-                failed = [NumRows(), *specs] if with_rows else specs
-                for spec in failed:
-                    for day in batch.dates:
-                        batch.values[(spec, day)] = Failure(
-                            f"{spec.name} on dataset {self.source.name!r} for {day}: "
-                            f"the engine failed: {message}"
-                        )
-            return False
-        seconds = time.perf_counter() - started
-        by_date, empty_row = self._split_rows(rows, batch.dates, key_offset)
-        scanned = 0
-        for day in batch.dates:
-            row = by_date.get(day, empty_row)
-            if row is None:
-                raise ComputeError(
-                    f"dataset {self.source.name!r}: the statement returned no row for {day}"
-                )
-            offset = 0
-            if with_rows:
-                count = row[0] or 0
-                scanned += int(count)
-                batch.values[(NumRows(), day)] = Success(float(count))
-                offset = 1
-            for index, spec in enumerate(specs):
-                batch.values[(spec, day)] = _computed(
-                    row[offset + index], spec, self.source.name, day
-                )
-        batch.statements.append(
-            Statement(
-                self.source.name,
-                sql,
-                dict(params),
-                batch.dates,
-                names,
-                seconds,
-                rows_scanned=scanned if with_rows else None,
-            )
-        )
-        return True
-
-    # -- DISTINCT-style metrics ------------------------------------------------------
-
-    def _run_grouping(
-        self, batch: _Batch, columns: tuple[str, ...], specs: list[MetricSpec]
-    ) -> None:
-        source = self.source
-        partitioned = source.partitioned
-        keys = [f"k_{i}" for i in range(len(columns))]
-        inner_selections: list[exp.Expr] = []
-        if partitioned:
-            inner_selections.append(exp.alias_(source.date_key(), _DATE_ALIAS, quoted=True))
-        for key, column in zip(keys, columns, strict=True):
-            inner_selections.append(
-                exp.alias_(exp.column(source.resolve_column(column), quoted=True), key, quoted=True)
-            )
-        inner_selections.append(exp.alias_(exp.Count(this=exp.Star()), "n", quoted=True))
-        inner = exp.select(*inner_selections).from_(source.table_expression())
-        params: dict[str, BindValue] = {}
-        date_filter = self._date_filter(params, batch.dates)
-        if date_filter is not None:
-            inner = inner.where(date_filter)
-        group_positions = range(1, len(inner_selections))
-        inner = inner.group_by(*(exp.Literal.number(i) for i in group_positions))
-
-        outer_selections: list[exp.Expr] = []
-        if partitioned:
-            outer_selections.append(exp.column(_DATE_ALIAS, quoted=True))
-        for index, spec in enumerate(specs):
-            outer_selections.append(exp.alias_(self._grouping_value(spec), f"m_{index}"))
-        query = exp.select(*outer_selections).from_(inner.subquery("g"))
-        if partitioned:
-            query = query.group_by(exp.column(_DATE_ALIAS, quoted=True))
-        sql = query.sql(dialect=source.dialect)
-        names = tuple(spec.name for spec in specs)
-        started = time.perf_counter()
-        try:
-            rows = source.execute(sql, dict(params))
-        except Exception as exc:  # the engine's own error types vary by source
-            message = _engine_message(exc)
-            batch.statements.append(
-                Statement(
-                    source.name,
-                    sql,
-                    dict(params),
-                    batch.dates,
-                    names,
-                    time.perf_counter() - started,
-                    error=message,
-                )
-            )
-            for spec in specs:
-                for day in batch.dates:
-                    batch.values[(spec, day)] = Failure(
-                        f"{spec.name} on dataset {source.name!r} for {day}: "
-                        f"the engine failed: {message}"
-                    )
-            return
-        seconds = time.perf_counter() - started
-        by_date, _ = self._split_rows(rows, batch.dates, 1 if partitioned else 0)
-        for day in batch.dates:
-            row = by_date.get(day)
-            for index, spec in enumerate(specs):
-                batch.values[(spec, day)] = (
-                    _computed(row[index], spec, source.name, day)
-                    if row is not None
-                    else Success(spec.empty_value)
-                )
-        batch.statements.append(
-            Statement(source.name, sql, dict(params), batch.dates, names, seconds)
-        )
-
-    @staticmethod
-    def _grouping_value(spec: MetricSpec) -> exp.Expr:
-        n = exp.column("n", quoted=True)
-        if spec.kind == "unique_count":
-            return exp.Count(this=exp.column("k_0", quoted=True))
-        if spec.kind == "duplicate_count":
-            # Every group of equal rows contributes (its size - 1) duplicates.
-            return exp.Coalesce(
-                this=exp.Sub(this=exp.Sum(this=n), expression=exp.Count(this=exp.Star())),
-                expressions=[exp.Literal.number(0)],
-            )
-        raise AssertionError(f"{spec.kind} is not a grouping metric")
-
-    # -- shared plumbing ---------------------------------------------------------------
+            raise _EngineFailed(message) from exc
+        return rows, time.perf_counter() - started
 
     def _select(
         self,
         selections: list[exp.Expr],
-        params: dict[str, BindValue],
+        params: Params,
         dates: tuple[dt.date, ...],
     ) -> tuple[exp.Query, int]:
         source = self.source
@@ -350,9 +334,7 @@ class Analyzer:
         )
         return exp.union(query, empty, distinct=False), 1
 
-    def _date_filter(
-        self, params: dict[str, BindValue], dates: tuple[dt.date, ...]
-    ) -> exp.Expr | None:
+    def _date_filter(self, params: Params, dates: tuple[dt.date, ...]) -> exp.Expr | None:
         source = self.source
         if not source.partitioned:
             return None
@@ -366,7 +348,7 @@ class Analyzer:
         return exp.In(this=source.date_key(), expressions=placeholders)
 
     def _split_rows(
-        self, rows: list[tuple[Any, ...]], dates: tuple[dt.date, ...], key_offset: int
+        self, rows: _Rows, dates: tuple[dt.date, ...], key_offset: int
     ) -> tuple[dict[dt.date, tuple[Any, ...]], tuple[Any, ...] | None]:
         """Rows by date, and the row over zero rows (key NULL) when the statement has one."""
         if key_offset == 0:

@@ -11,9 +11,8 @@ the second time.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -28,9 +27,10 @@ from dqx.common import (
     is_internal_tag,
     normalize_execution_id,
 )
+from dqx.events import METRIC_EVENT, SUITE_NAME, metric_from_event
 from dqx.orm.repositories import MetricDB, MetricRow
-from dqx.records import ORIGINS, Metric
-from dqx.traces.model import SpanEvent, Trace, TraceSource, TraceSpan
+from dqx.records import Metric, arrow_table
+from dqx.traces.model import Trace, TraceSource
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -47,8 +47,6 @@ __all__ = [
 #: carries the exact float, so anything beyond rounding noise is a real difference.
 RELATIVE_TOLERANCE = 1e-12
 
-METRIC_EVENT = "dqx.metric"
-_TAG_PREFIX = "dqx.tags."
 
 RecordOrigin = Literal["db+trace", "db", "trace"]
 
@@ -56,78 +54,21 @@ RecordOrigin = Literal["db+trace", "db", "trace"]
 # -- the trace's record ---------------------------------------------------------------
 
 
-def _required(attributes: Mapping[str, Any], key: str, where: str) -> str:
-    value = attributes.get(key)
-    if value is None or value == "":
-        raise TraceReadError(f"{where}: dqx.metric event without {key}")
-    return str(value)
-
-
-def _event_value(attributes: Mapping[str, Any], where: str) -> float | None:
-    value = attributes.get("dqx.metric.value")
-    if value is None:
-        return None  # the run emits no value for SQL NULL
-    if isinstance(value, bool):
-        raise TraceReadError(f"{where}: dqx.metric.value is a boolean ({value!r})")
-    try:
-        return float(value)
-    except (TypeError, ValueError) as exc:
-        raise TraceReadError(f"{where}: dqx.metric.value {value!r} is not a number") from exc
-
-
-def _metric_from_event(
-    span: TraceSpan, event: SpanEvent, index: int, execution_id: str, suite: str | None
-) -> Metric:
-    attributes = event.attributes
-    where = f"trace {execution_id}, span {span.name} {span.span_id}, event {index}"
-    metric_id = _required(attributes, "dqx.metric.id", where)
-    where = f"{where} (metric {metric_id})"
-    try:
-        parameters = json.loads(str(attributes.get("dqx.metric.parameters", "{}")))
-        day = dt.date.fromisoformat(_required(attributes, "dqx.date", where))
-    except ValueError as exc:
-        raise TraceReadError(f"{where}: {exc}") from exc
-    if not isinstance(parameters, dict):
-        raise TraceReadError(f"{where}: dqx.metric.parameters is not a JSON object")
-    origin = str(attributes.get("dqx.metric.origin", "computed"))
-    if origin not in ORIGINS:
-        raise TraceReadError(f"{where}: unknown dqx.metric.origin {origin!r}")
-    source = attributes.get("dqx.metric.source_execution_id")
-    created = dt.datetime.fromtimestamp(event.time_unix_nano / 1e9, dt.UTC).replace(tzinfo=None)
-    return Metric(
-        kind=_required(attributes, "dqx.metric.kind", where),
-        parameters=parameters,
-        name=_required(attributes, "dqx.metric.name", where),
-        dataset=_required(attributes, "dqx.dataset", where),
-        yyyy_mm_dd=day,
-        # Events carry the user's tags; the run they belong to is the trace itself.
-        tags={
-            **{
-                key.removeprefix(_TAG_PREFIX): str(value)
-                for key, value in attributes.items()
-                if key.startswith(_TAG_PREFIX)
-            },
-            EXECUTION_ID_TAG: execution_id,
-        },
-        value=_event_value(attributes, where),
-        execution_id=execution_id,
-        origin="history" if origin == "history" else "computed",
-        source_execution_id=str(source) if source else None,
-        suite=suite,
-        id=metric_id,
-        created=created,
-    )
-
-
 def _trace_metrics(trace: Trace) -> dict[str, Metric]:
     """The metrics a run's trace records, by metric id (first event of an id wins)."""
     execution_id = normalize_execution_id(trace.trace_id)
     root = trace.root
-    suite_name = root.attributes.get("dqx.suite.name") if root is not None else None
+    suite_name = root.attributes.get(SUITE_NAME) if root is not None else None
     suite = str(suite_name) if suite_name is not None else None
     metrics: dict[str, Metric] = {}
     for index, (span, event) in enumerate(trace.events(METRIC_EVENT)):
-        metric = _metric_from_event(span, event, index, execution_id, suite)
+        metric = metric_from_event(
+            event.attributes,
+            execution_id=execution_id,
+            suite=suite,
+            time_unix_nano=event.time_unix_nano,
+            where=f"trace {execution_id}, span {span.name} {span.span_id}, event {index}",
+        )
         metrics.setdefault(metric.id, metric)
     return metrics
 
@@ -219,8 +160,6 @@ def metrics_table(symbols: Sequence[SymbolInfo]) -> pa.Table:
 
     ``value`` is null where the symbol holds a Failure, whose reason is in ``error``.
     """
-    import pyarrow as pa
-
     values: list[float | None] = []
     errors: list[str | None] = []
     for symbol in symbols:
@@ -232,21 +171,7 @@ def metrics_table(symbols: Sequence[SymbolInfo]) -> pa.Table:
                 values.append(None)
                 errors.append(str(reason))
     plain_tags = [{k: v for k, v in s.tags.items() if not is_internal_tag(k)} for s in symbols]
-    schema = pa.schema(
-        [
-            ("name", pa.string()),
-            ("metric", pa.string()),
-            ("dataset", pa.string()),
-            ("yyyy_mm_dd", pa.date32()),
-            ("value", pa.float64()),
-            ("error", pa.string()),
-            ("suite", pa.string()),
-            ("execution_id", pa.string()),
-            ("origin", pa.string()),
-            ("tags", pa.string()),
-        ]
-    )
-    return pa.table(
+    return arrow_table(
         {
             "name": [s.name for s in symbols],
             "metric": [s.metric for s in symbols],
@@ -258,8 +183,7 @@ def metrics_table(symbols: Sequence[SymbolInfo]) -> pa.Table:
             "execution_id": [s.tags.get(EXECUTION_ID_TAG) for s in symbols],
             "origin": [s.tags.get(ORIGIN_TAG) for s in symbols],
             "tags": [canonical_json(tags) for tags in plain_tags],
-        },
-        schema=schema,
+        }
     )
 
 
@@ -400,8 +324,6 @@ class Reconciliation:
         status is "matched", "missing_in_db", "missing_in_trace" or "mismatched";
         ``differs`` lists the fields a mismatched metric disagrees on.
         """
-        import pyarrow as pa
-
         rows: list[tuple[str, Metric, float | None, float | None, str | None]] = []
         rows.extend(("matched", m, m.value, m.value, None) for m in self.matched)
         rows.extend(("missing_in_db", m, None, m.value, None) for m in self.missing_in_db)
@@ -411,23 +333,7 @@ class Reconciliation:
             for x in self.mismatched
         )
         rows.sort(key=lambda row: _order(row[1]))
-        schema = pa.schema(
-            [
-                ("execution_id", pa.string()),
-                ("status", pa.string()),
-                ("id", pa.string()),
-                ("name", pa.string()),
-                ("kind", pa.string()),
-                ("dataset", pa.string()),
-                ("yyyy_mm_dd", pa.date32()),
-                ("origin", pa.string()),
-                ("db_value", pa.float64()),
-                ("trace_value", pa.float64()),
-                ("differs", pa.string()),
-                ("tags", pa.string()),
-            ]
-        )
-        return pa.table(
+        return arrow_table(
             {
                 "execution_id": [self.execution_id] * len(rows),
                 "status": [row[0] for row in rows],
@@ -441,8 +347,7 @@ class Reconciliation:
                 "trace_value": [row[3] for row in rows],
                 "differs": [row[4] for row in rows],
                 "tags": [canonical_json(row[1].tags) for row in rows],
-            },
-            schema=schema,
+            }
         )
 
 

@@ -1,4 +1,8 @@
-"""Where rows come from: a DuckDB relation with a schema, a dialect and a date filter.
+"""Where rows come from: a source's schema, dialect, type families and date filter.
+
+:class:`DataSource` is what the analyzer and the specs ask of any engine; a source
+names its sqlglot dialect and says which family each column's type belongs to, so no
+other module reads an engine's type names. :class:`DuckRelationDataSource` is DuckDB's.
 
 A source is either *date-partitioned* (it has a date column, so it can produce any
 day's rows) or a *snapshot* (no date column: its rows are the run's date only).
@@ -6,62 +10,83 @@ day's rows) or a *snapshot* (no date column: its rows are the run's date only).
 
 from __future__ import annotations
 
+import abc
 import datetime as dt
 import difflib
 import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from sqlglot import exp
 
 from dqx.common import DefinitionError
-from dqx.specs import quoted_column
 
 if TYPE_CHECKING:
     import duckdb
     import pyarrow as pa
 
-__all__ = ["DataSource", "DuckRelationDataSource"]
+__all__ = ["DataSource", "DuckRelationDataSource", "TypeFamily"]
+
+#: What a column holds, whatever the engine calls its type.
+TypeFamily = Literal["numeric", "text", "boolean", "temporal", "nested", "other"]
 
 _DEFAULT_DATE_COLUMN = "yyyy_mm_dd"
 _VIEW = "dqx_source"
-_NUMERIC = re.compile(
-    r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT"
-    r"|FLOAT|DOUBLE|REAL|DECIMAL(\(\d+,\s*\d+\))?)$"
-)
 
 
-class DataSource:
-    """What the analyzer needs from a source of rows."""
+class DataSource(abc.ABC):
+    """What the analyzer needs from a source of rows.
+
+    A subclass sets ``name``, ``dialect`` (a sqlglot dialect name, in which statements
+    are rendered and ``custom_sql`` is read) and ``date_column`` (``None`` for a
+    snapshot), and implements the abstract methods below.
+    """
 
     name: str
     dialect: str
     date_column: str | None
 
     @property
+    @abc.abstractmethod
     def schema(self) -> dict[str, str]:
-        raise NotImplementedError
+        """Each column's type, as the engine names it."""
+
+    @abc.abstractmethod
+    def type_family(self, column: str) -> TypeFamily:
+        """The family of the column's type; ``column`` is spelled as in :attr:`schema`."""
+
+    @abc.abstractmethod
+    def table_expression(self) -> exp.Expr:
+        """The relation statements read FROM."""
+
+    @abc.abstractmethod
+    def date_key(self) -> exp.Expr:
+        """The row's date as an expression, for filtering and grouping by day."""
+
+    @abc.abstractmethod
+    def date_bind_value(self, day: dt.date) -> Any:
+        """``day`` as a bind value comparable with :meth:`date_key`."""
+
+    @abc.abstractmethod
+    def execute(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        """Run one statement with named bind parameters and return every row."""
 
     @property
     def partitioned(self) -> bool:
         return self.date_column is not None
 
-    def table_expression(self) -> exp.Expr:
-        raise NotImplementedError
-
-    def date_key(self) -> exp.Expr:
-        raise NotImplementedError
-
-    def date_bind_value(self, day: dt.date) -> Any:
-        raise NotImplementedError
-
     def date_from_key(self, value: Any) -> dt.date:
-        raise NotImplementedError
+        """The date a :meth:`date_key` value read back from the engine stands for."""
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        return dt.date.fromisoformat(str(value))
 
-    def execute(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
-        raise NotImplementedError
+    def is_numeric(self, column: str) -> bool:
+        return self.type_family(column) == "numeric"
 
     def resolve_column(
         self, column: str, *, metric: str | None = None, where: str | None = None
@@ -87,9 +112,6 @@ class DataSource:
             metric=metric,
         )
 
-    def is_numeric(self, column: str) -> bool:
-        return bool(_NUMERIC.match(self.schema[column].upper()))
-
 
 class DuckRelationDataSource(DataSource):
     """Rows read by DuckDB: an Arrow table, Parquet files or CSV files.
@@ -100,6 +122,13 @@ class DuckRelationDataSource(DataSource):
     """
 
     dialect = "duckdb"
+    # DuckDB's names for its types, as relation.types prints them.
+    _NUMERIC_TYPES: ClassVar[re.Pattern[str]] = re.compile(
+        r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT"
+        r"|FLOAT|DOUBLE|REAL|DECIMAL(\(\d+,\s*\d+\))?)$"
+    )
+    _NESTED_PREFIXES: ClassVar[tuple[str, ...]] = ("STRUCT(", "MAP(", "UNION(")
+    _TEMPORAL_PREFIXES: ClassVar[tuple[str, ...]] = ("DATE", "TIME", "INTERVAL")
 
     def __init__(
         self,
@@ -219,13 +248,28 @@ class DuckRelationDataSource(DataSource):
     def schema(self) -> dict[str, str]:
         return dict(self._schema)
 
+    def type_family(self, column: str) -> TypeFamily:
+        name = self._schema[self.resolve_column(column)].upper()
+        if self._NUMERIC_TYPES.match(name):
+            return "numeric"
+        if name == "VARCHAR" or name.startswith("ENUM("):
+            return "text"
+        if name == "BOOLEAN":
+            return "boolean"
+        # A LIST prints as INTEGER[], an ARRAY as INTEGER[3].
+        if name.endswith("]") or name.startswith(self._NESTED_PREFIXES):
+            return "nested"
+        if name.startswith(self._TEMPORAL_PREFIXES):
+            return "temporal"
+        return "other"
+
     def table_expression(self) -> exp.Expr:
         return exp.Table(this=exp.to_identifier(self._view, quoted=True))
 
     def date_key(self) -> exp.Expr:
         if self.date_column is None:
             raise DefinitionError(f"dataset {self.name!r} has no date column")
-        column = quoted_column(self.date_column)
+        column = exp.column(self.date_column, quoted=True)
         if self._date_kind(self.date_column) == "timestamp":
             return exp.Cast(this=column, to=exp.DataType.build("DATE"))
         return column
@@ -233,13 +277,6 @@ class DuckRelationDataSource(DataSource):
     def date_bind_value(self, day: dt.date) -> Any:
         assert self.date_column is not None
         return day.isoformat() if self._date_kind(self.date_column) == "text" else day
-
-    def date_from_key(self, value: Any) -> dt.date:
-        if isinstance(value, dt.datetime):
-            return value.date()
-        if isinstance(value, dt.date):
-            return value
-        return dt.date.fromisoformat(str(value))
 
     def execute(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
         return self._connection.execute(sql, params).fetchall()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-from dqx.api import Check, Context, check
+from dqx.checks import Check, Context, check
 from dqx.provider import MetricProvider
 
 __all__ = ["DEMO_DAYS", "DEMO_END", "demo_checks", "write_orders"]

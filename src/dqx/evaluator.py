@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -17,6 +16,7 @@ from typing import Literal
 from returns.result import Failure, Result, Success
 
 from dqx.common import AssertionStatus
+from dqx.kinds import AnySpec
 from dqx.provider import Abs, BinOp, Const, Expr, ExtendedSymbol, MetricSymbol, Neg
 from dqx.specs import MetricSpec
 
@@ -24,13 +24,13 @@ __all__ = [
     "Comparison",
     "MetricKey",
     "Values",
+    "derive",
     "evaluate",
-    "extended_value",
     "judge",
 ]
 
-#: (spec, dataset, date) of one stored or computed metric value.
-MetricKey = tuple[MetricSpec, str, dt.date]
+#: (spec, dataset, date) of one value a run uses: stored, computed or derived.
+MetricKey = tuple[AnySpec, str, dt.date]
 #: Known values; ``Success(None)`` is SQL NULL, ``Failure`` says why there is none.
 Values = Mapping[MetricKey, Result[float | None, str]]
 
@@ -60,36 +60,24 @@ def _dataset(symbol: MetricSymbol) -> str:
     return symbol.dataset
 
 
-def extended_value(symbol: ExtendedSymbol, key_date: dt.date, values: Values) -> Result[float, str]:
+def derive(symbol: ExtendedSymbol, key_date: dt.date, values: Values) -> Result[float, str]:
+    """An extended metric's value from its base's values: computed once per run, then
+    looked up like any other value."""
     base = symbol.base
     dataset = _dataset(base)
-    series: list[float] = []
+    points: list[tuple[dt.date, float]] = []
     for lag in symbol.base_lags():
         day = key_date - dt.timedelta(days=lag)
         match base_value(values, base.spec, dataset, day):
             case Success(number):
-                series.append(number)
+                points.append((day, number))
             case Failure(reason):
                 return Failure(f"{symbol.name}: {reason}")
-    if symbol.kind == "stddev":
-        if not all(math.isfinite(number) for number in series):
-            # statistics.stdev raises on infinities instead of giving NaN.
-            return Failure(
-                f"{symbol.name} is NaN: {base.spec.name} on dataset {dataset!r} is "
-                "infinite on a day of the window"
-            )
-        result = statistics.stdev(series)
-    else:
-        current, previous = series
-        if previous == 0:
-            return Failure(
-                f"{symbol.name}: division by zero, {base.spec.name} on dataset {dataset!r} "
-                f"was 0 on {(key_date - dt.timedelta(days=symbol.base_lags()[1])).isoformat()}"
-            )
-        result = (current - previous) / previous
-    if math.isnan(result):
-        return Failure(f"{symbol.name} on dataset {dataset!r} is NaN")
-    return Success(result)
+    match symbol.spec.combine(points):
+        case Failure(reason):
+            return Failure(f"{symbol.name} on dataset {dataset!r}: {reason}")
+        case derived:
+            return derived
 
 
 def evaluate(expr: Expr, key_date: dt.date, values: Values) -> Result[float, str]:
@@ -101,7 +89,11 @@ def evaluate(expr: Expr, key_date: dt.date, values: Values) -> Result[float, str
             day = key_date - dt.timedelta(days=expr.lag)
             return base_value(values, expr.spec, _dataset(expr), day)
         case ExtendedSymbol():
-            return extended_value(expr, key_date, values)
+            day = key_date - dt.timedelta(days=expr.lag)
+            found = values.get((expr.spec, _dataset(expr.base), day))
+            if found is None:
+                return Failure(f"no value for {expr.name} on dataset {expr.dataset!r} for {day}")
+            return found  # type: ignore[return-value]
         case Neg(operand):
             return evaluate(operand, key_date, values).map(lambda v: -v)
         case Abs(operand):

@@ -8,31 +8,27 @@ dataset and date, it needs; the evaluator fills them in.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Any, Literal
+from typing import Literal
 
 from dqx.common import DefinitionError
+from dqx.extended import DayOverDay, ExtendedSpec, Stddev, WeekOverWeek
 from dqx.specs import (
     Average,
     BindValue,
     CountValues,
     CustomSQL,
-    DayOverDay,
     DuplicateCount,
-    ExtendedSpec,
     Maximum,
     MetricSpec,
     Minimum,
     NullCount,
     NumRows,
-    Stddev,
     Sum,
     UniqueCount,
     Variance,
-    WeekOverWeek,
 )
 
 __all__ = [
@@ -254,17 +250,16 @@ class MetricSymbol(Expr):
         return self.spec.name
 
 
-ExtendedKind = Literal["day_over_day", "week_over_week", "stddev"]
-
-
 @dataclass(frozen=True, eq=False)
 class ExtendedSymbol(Expr):
-    """A metric computed from a base metric's values on several dates."""
+    """A metric computed from a base metric's values on several dates.
 
-    kind: ExtendedKind
+    ``spec`` says how (``DayOverDay(Average("price"))``); ``base`` is the base metric
+    with its dataset and lag, and always carries ``spec.base``.
+    """
+
+    spec: ExtendedSpec
     base: MetricSymbol
-    offset: int = 0
-    n: int = 0
 
     def leaves(self) -> Iterator[MetricSymbol | ExtendedSymbol]:
         yield self
@@ -275,22 +270,16 @@ class ExtendedSymbol(Expr):
         return fn(self)
 
     @property
-    def spec(self) -> ExtendedSpec:
-        match self.kind:
-            case "day_over_day":
-                return DayOverDay(self.base.spec)
-            case "week_over_week":
-                return WeekOverWeek(self.base.spec)
-            case "stddev":
-                return Stddev(self.base.spec, offset=self.offset, n=self.n)
-
-    @property
     def name(self) -> str:
         return self.spec.name
 
     @property
-    def parameters(self) -> dict[str, Any]:
-        return self.spec.parameters
+    def dataset(self) -> str | None:
+        return self.base.dataset
+
+    @property
+    def lag(self) -> int:
+        return self.base.lag
 
     def base_lags(self) -> tuple[int, ...]:
         """Days before the run's date whose base values this metric reads."""
@@ -300,10 +289,8 @@ class ExtendedSymbol(Expr):
         return replace(self, base=base)
 
     def __str__(self) -> str:
-        base = str(self.base)
-        if self.kind == "stddev":
-            return f"stddev({base}, offset={self.offset}, n={self.n})"
-        return f"{self.kind}({base})"
+        # The spec's name, with the base as written (its lag shown).
+        return self.spec.name.replace(self.spec.base.name, str(self.base), 1)
 
 
 def _check_lag(lag: object) -> int:
@@ -324,38 +311,45 @@ class MetricProvider:
     def __init__(self) -> None:
         self.ext = ExtendedMetricProvider()
 
-    def _symbol(self, spec: MetricSpec, dataset: str | None, lag: int) -> MetricSymbol:
+    def metric(self, spec: MetricSpec, dataset: str | None = None, lag: int = 0) -> MetricSymbol:
+        """The symbol of any metric kind: the methods below are one-line calls to it,
+        and a kind of your own (a :class:`~dqx.specs.MetricSpec` subclass) is used the
+        same way: ``mp.metric(Median("price"), dataset="orders")``."""
+        if not isinstance(spec, MetricSpec):
+            raise DefinitionError(
+                f"mp.metric() takes a MetricSpec such as Average('price'), got {spec!r}"
+            )
         return MetricSymbol(spec, _check_dataset(dataset), _check_lag(lag))
 
     def num_rows(self, dataset: str | None = None, lag: int = 0) -> MetricSymbol:
-        return self._symbol(NumRows(), dataset, lag)
+        return self.metric(NumRows(), dataset, lag)
 
     def sum(self, column: str, dataset: str | None = None, lag: int = 0) -> MetricSymbol:
-        return self._symbol(Sum(column), dataset, lag)
+        return self.metric(Sum(column), dataset, lag)
 
     def average(self, column: str, dataset: str | None = None, lag: int = 0) -> MetricSymbol:
-        return self._symbol(Average(column), dataset, lag)
+        return self.metric(Average(column), dataset, lag)
 
     def minimum(self, column: str, dataset: str | None = None, lag: int = 0) -> MetricSymbol:
-        return self._symbol(Minimum(column), dataset, lag)
+        return self.metric(Minimum(column), dataset, lag)
 
     def maximum(self, column: str, dataset: str | None = None, lag: int = 0) -> MetricSymbol:
-        return self._symbol(Maximum(column), dataset, lag)
+        return self.metric(Maximum(column), dataset, lag)
 
     def variance(self, column: str, dataset: str | None = None, lag: int = 0) -> MetricSymbol:
-        return self._symbol(Variance(column), dataset, lag)
+        return self.metric(Variance(column), dataset, lag)
 
     def null_count(self, column: str, dataset: str | None = None, lag: int = 0) -> MetricSymbol:
-        return self._symbol(NullCount(column), dataset, lag)
+        return self.metric(NullCount(column), dataset, lag)
 
     def unique_count(self, column: str, dataset: str | None = None, lag: int = 0) -> MetricSymbol:
-        return self._symbol(UniqueCount(column), dataset, lag)
+        return self.metric(UniqueCount(column), dataset, lag)
 
     def duplicate_count(
         self, columns: Sequence[str] | str, dataset: str | None = None, lag: int = 0
     ) -> MetricSymbol:
         over = (columns,) if isinstance(columns, str) else tuple(columns)
-        return self._symbol(DuplicateCount(over=over), dataset, lag)
+        return self.metric(DuplicateCount(over=over), dataset, lag)
 
     def count_values(
         self,
@@ -364,10 +358,10 @@ class MetricProvider:
         dataset: str | None = None,
         lag: int = 0,
     ) -> MetricSymbol:
-        return self._symbol(CountValues.of(column, values), dataset, lag)
+        return self.metric(CountValues.of(column, values), dataset, lag)
 
     def custom_sql(self, sql: str, dataset: str | None = None, lag: int = 0) -> MetricSymbol:
-        return self._symbol(CustomSQL.parse(sql), dataset, lag)
+        return self.metric(CustomSQL.of(sql), dataset, lag)
 
 
 def _extended_base(method: str, metric: object, dataset: str | None, lag: int) -> MetricSymbol:
@@ -403,14 +397,15 @@ class ExtendedMetricProvider:
         self, metric: MetricSymbol, dataset: str | None = None, lag: int = 0
     ) -> ExtendedSymbol:
         """(m(t) - m(t-1)) / m(t-1)."""
-        return ExtendedSymbol("day_over_day", _extended_base("day_over_day", metric, dataset, lag))
+        base = _extended_base("day_over_day", metric, dataset, lag)
+        return ExtendedSymbol(DayOverDay(base.spec), base)
 
     def week_over_week(
         self, metric: MetricSymbol, dataset: str | None = None, lag: int = 0
     ) -> ExtendedSymbol:
         """(m(t) - m(t-7)) / m(t-7)."""
         base = _extended_base("week_over_week", metric, dataset, lag)
-        return ExtendedSymbol("week_over_week", base)
+        return ExtendedSymbol(WeekOverWeek(base.spec), base)
 
     def stddev(
         self,
@@ -425,8 +420,4 @@ class ExtendedMetricProvider:
         _check_lag(offset)
         if isinstance(n, bool) or not isinstance(n, int) or n < 2:
             raise DefinitionError(f"ext.stddev() needs n >= 2 days, got n={n!r}")
-        return ExtendedSymbol("stddev", base, offset=offset, n=n)
-
-
-def dates_for(key_date: dt.date, lags: Sequence[int]) -> list[dt.date]:
-    return [key_date - dt.timedelta(days=lag) for lag in lags]
+        return ExtendedSymbol(Stddev(base.spec, offset=offset, n=n), base)

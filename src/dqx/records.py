@@ -12,9 +12,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeAlias, runtime_checkable
 
 from dqx.common import (
     SEVERITIES,
@@ -25,18 +25,23 @@ from dqx.common import (
     identity_tags,
     validate_severity,
 )
-from dqx.specs import AnySpec, spec_from_parameters
+from dqx.kinds import AnySpec, spec_from_parameters
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
     "ASSERTION_STATUSES",
     "RUN_STATUSES",
     "AssertionRecord",
     "Metric",
+    "MetricStore",
     "Origin",
     "RunRecord",
     "RunStatus",
     "Statement",
     "SuiteResult",
+    "arrow_table",
     "count_statuses",
     "metric_identity",
     "severity_at_or_above",
@@ -123,7 +128,10 @@ class Statement:
     metrics: tuple[str, ...]
     seconds: float
     rows_scanned: int | None = None
+    #: "ExceptionType: first line of its message" when the engine failed.
     error: str | None = None
+    #: The engine exception's type name, kept apart so spans need not parse ``error``.
+    error_type: str | None = None
 
 
 @dataclass(frozen=True)
@@ -238,3 +246,68 @@ class SuiteResult:
 
     def assertion_records(self) -> list[AssertionRecord]:
         return [AssertionRecord.of(result) for result in self.results]
+
+
+@runtime_checkable
+class MetricStore(Protocol):
+    """What a suite needs from a metric store; :class:`~dqx.orm.repositories.MetricDB`
+    is one, and any object with these members can stand in for it."""
+
+    @property
+    def url(self) -> str:
+        """Where the store is, for messages (never with a password)."""
+        ...
+
+    def latest(self, wanted: Iterable[tuple[str, dt.date]]) -> dict[tuple[str, dt.date], Metric]:
+        """The newest computed, non-NULL value of each (identity, date) pair stored."""
+        ...
+
+    def persist(self, metrics: Iterable[Metric]) -> int:
+        """Write metrics in one transaction, all or none; raises StoreError."""
+        ...
+
+    def record_run(self, run: RunRecord, assertions: Sequence[AssertionRecord] = ()) -> None:
+        """Write or replace a run's record and its assertion results."""
+        ...
+
+
+# -- as Arrow tables ----------------------------------------------------------------------
+
+#: Every column any of dqx's Arrow tables has, with its one type: the stored metrics
+#: (``MetricDB.load_table``), a run's metrics read back (``metrics_table``) and a
+#: reconciliation (``Reconciliation.to_arrow``) share names and types through it.
+ARROW_TYPES: dict[str, str] = {
+    "execution_id": "string",
+    "suite": "string",
+    "status": "string",
+    "id": "string",
+    "name": "string",
+    "metric": "string",
+    "kind": "string",
+    "dataset": "string",
+    "yyyy_mm_dd": "date32",
+    "value": "float64",
+    "db_value": "float64",
+    "trace_value": "float64",
+    "error": "string",
+    "origin": "string",
+    "source_execution_id": "string",
+    "differs": "string",
+    "tags": "string",
+    "parameters": "string",
+    "created": "timestamp[us]",
+}
+
+
+def arrow_table(columns: Mapping[str, Sequence[Any]]) -> pa.Table:
+    """A pyarrow Table of ``columns`` (names from :data:`ARROW_TYPES`), in that order."""
+    import pyarrow as pa
+
+    types = {
+        "string": pa.string(),
+        "date32": pa.date32(),
+        "float64": pa.float64(),
+        "timestamp[us]": pa.timestamp("us"),
+    }
+    schema = pa.schema([(name, types[ARROW_TYPES[name]]) for name in columns])
+    return pa.table(dict(columns), schema=schema)

@@ -1,54 +1,55 @@
 """Metric kinds: how each is named, what identifies it, and the SQL that computes it.
 
-A spec knows nothing about data sources or dates. It says which columns it reads,
-which of them must be numeric, and gives its aggregate as a sqlglot expression with
-identifiers quoted and values as named bind parameters, so the analyzer can render
-it for any dialect and pack many of them into one statement.
-
-Two shapes exist. *Shared* specs are plain aggregates that go together into one
-SELECT per dataset and date batch. *Grouping* specs (``unique_count``,
-``duplicate_count``) need a DISTINCT-style grouping of their own; DuckDB does not
-share a scan between those, so each gets its own grouped statement.
+A spec holds no dates and no connection. It checks itself against a source before any
+scan (:meth:`MetricSpec.validate`) and renders its own SQL as a sqlglot expression in
+the source's dialect, identifiers quoted and values as bind parameters. A *shared*
+spec is one aggregate (:meth:`~MetricSpec.aggregate`): a dataset's go together into one
+SELECT per date batch. A *grouped* spec (``unique_count``, ``duplicate_count``) names
+the columns it groups by (:attr:`~MetricSpec.grouped_by`) and aggregates over their
+distinct combinations (:meth:`~MetricSpec.grouped_value`), sharing that statement with
+every spec grouped by the same columns. A new kind is one subclass: see :mod:`dqx.kinds`.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
-import sqlglot
 from sqlglot import exp
-from sqlglot.errors import ParseError
 
 from dqx.common import DefinitionError, canonical_json
+from dqx.custom_sql import parse_custom_sql
+
+if TYPE_CHECKING:
+    from dqx.datasource import DataSource, TypeFamily
 
 __all__ = [
-    "AnySpec",
     "Average",
+    "BindValue",
     "CountValues",
     "CustomSQL",
-    "DayOverDay",
     "DuplicateCount",
-    "ExtendedSpec",
+    "GroupKeys",
     "Maximum",
     "MetricSpec",
     "Minimum",
     "NullCount",
     "NumRows",
-    "Stddev",
+    "Params",
+    "Spec",
     "Sum",
     "UniqueCount",
     "Variance",
-    "WeekOverWeek",
     "quoted_column",
-    "spec_from_parameters",
 ]
 
 BindValue = str | int | float | bool
+#: Bind values by placeholder name, filled in while a statement is rendered.
+Params = dict[str, BindValue]
+#: A grouped spec's columns, as written, each mapped to its key column in a group.
+GroupKeys = Mapping[str, exp.Expr]
 
 
 def quoted_column(name: str) -> exp.Column:
@@ -67,15 +68,19 @@ def _check_column_name(method: str, column: object) -> str:
     return column
 
 
-@dataclass(frozen=True)
-class MetricSpec:
-    """Base of every metric kind. Equal specs are the same metric."""
+def _in(where: str | None) -> str:
+    return f" (in {where})" if where else ""
+
+
+class Spec:
+    """Root of every metric kind: its name as written, parameters and identity.
+
+    A kind is a subclass with a ``kind`` class attribute and ``from_parameters``; the
+    class hierarchy is the only registry (see :mod:`dqx.kinds`), so a kind defined
+    anywhere, a test included, is known while its class exists.
+    """
 
     kind: ClassVar[str]
-    #: The value over zero rows (``None``: SQL gives NULL), for dates with no rows.
-    empty_value: ClassVar[float | None] = None
-    #: Whether the aggregate fits the shared one-scan statement.
-    shared: ClassVar[bool] = True
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -83,6 +88,32 @@ class MetricSpec:
 
     @property
     def name(self) -> str:
+        raise NotImplementedError
+
+    @property
+    def identity(self) -> tuple[str, str]:
+        return (self.kind, canonical_json(self.parameters))
+
+    def __str__(self) -> str:
+        return self.name
+
+
+@dataclass(frozen=True)
+class MetricSpec(Spec):
+    """Base of every metric computed by SQL. Equal specs are the same metric."""
+
+    kind: ClassVar[str]
+    #: The value over zero rows (``None``: SQL gives NULL), for dates with no rows.
+    empty_value: ClassVar[float | None] = None
+    #: The metric is the row count, which every shared statement selects anyway.
+    counts_rows: ClassVar[bool] = False
+    #: The SQL is the user's own, so the engine may reject it: when a shared statement
+    #: fails, such metrics are retried one by one and spoil only themselves.
+    user_written: ClassVar[bool] = False
+
+    @classmethod
+    def from_parameters(cls, parameters: dict[str, Any]) -> MetricSpec:
+        """The spec whose ``parameters`` these are: the inverse of ``parameters``."""
         raise NotImplementedError
 
     @property
@@ -96,15 +127,37 @@ class MetricSpec:
         return ()
 
     @property
-    def identity(self) -> tuple[str, str]:
-        return (self.kind, canonical_json(self.parameters))
+    def grouped_by(self) -> tuple[str, ...] | None:
+        """Columns whose distinct combinations the metric counts over, or ``None`` for
+        a plain aggregate that fits the shared statement."""
+        return None
 
-    def aggregate(self, params: dict[str, BindValue]) -> exp.Expr:
-        """The aggregate expression; bind values are added to ``params``."""
-        raise NotImplementedError
+    def validate(self, source: DataSource, *, where: str | None = None) -> None:
+        """Raise :class:`~dqx.common.DefinitionError` if the metric cannot run on
+        ``source``; called before any data is read. ``where`` (say, ``check 'Sales',
+        assertion 'avg'``) is added to every message."""
+        for column in self.columns:
+            resolved = source.resolve_column(column, metric=self.name, where=where)
+            if column in self.numeric_columns and not source.is_numeric(resolved):
+                raise DefinitionError(
+                    f"{self.name} needs a numeric column, but {column!r} in dataset "
+                    f"{source.name!r} is {source.schema[resolved]}{_in(where)}",
+                    dataset=source.name,
+                    column=column,
+                    metric=self.name,
+                )
 
-    def __str__(self) -> str:
-        return self.name
+    def aggregate(self, params: Params, dialect: str) -> exp.Expr:
+        """The aggregate expression for ``dialect``; bind values are added to ``params``."""
+        raise NotImplementedError(f"{type(self).__qualname__} renders no shared aggregate")
+
+    def grouped_value(
+        self, keys: GroupKeys, rows: exp.Expr, params: Params, dialect: str
+    ) -> exp.Expr:
+        """The aggregate over the grouped rows, one per distinct combination of
+        :attr:`grouped_by`: ``keys`` maps each of those columns to its key in a group,
+        ``rows`` is the group's row count. Bind values are added to ``params``."""
+        raise NotImplementedError(f"{type(self).__qualname__} renders no grouped value")
 
 
 @dataclass(frozen=True)
@@ -113,6 +166,10 @@ class _ColumnSpec(MetricSpec):
 
     def __post_init__(self) -> None:
         _check_column_name(self.kind, self.column)
+
+    @classmethod
+    def from_parameters(cls, parameters: dict[str, Any]) -> MetricSpec:
+        return cls(parameters["column"])
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -135,7 +192,7 @@ class _NumericColumnSpec(_ColumnSpec):
     def numeric_columns(self) -> tuple[str, ...]:
         return (self.column,)
 
-    def aggregate(self, params: dict[str, BindValue]) -> exp.Expr:
+    def aggregate(self, params: Params, dialect: str) -> exp.Expr:
         return self.sql_function(this=quoted_column(self.column))
 
 
@@ -143,6 +200,11 @@ class _NumericColumnSpec(_ColumnSpec):
 class NumRows(MetricSpec):
     kind: ClassVar[str] = "num_rows"
     empty_value: ClassVar[float | None] = 0.0
+    counts_rows: ClassVar[bool] = True
+
+    @classmethod
+    def from_parameters(cls, parameters: dict[str, Any]) -> MetricSpec:
+        return cls()
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -152,7 +214,7 @@ class NumRows(MetricSpec):
     def name(self) -> str:
         return "num_rows()"
 
-    def aggregate(self, params: dict[str, BindValue]) -> exp.Expr:
+    def aggregate(self, params: Params, dialect: str) -> exp.Expr:
         return exp.Count(this=exp.Star())
 
 
@@ -193,7 +255,7 @@ class NullCount(_ColumnSpec):
     kind: ClassVar[str] = "null_count"
     empty_value: ClassVar[float | None] = 0.0
 
-    def aggregate(self, params: dict[str, BindValue]) -> exp.Expr:
+    def aggregate(self, params: Params, dialect: str) -> exp.Expr:
         return _count_where(exp.Is(this=quoted_column(self.column), expression=exp.Null()))
 
 
@@ -203,7 +265,16 @@ class UniqueCount(_ColumnSpec):
 
     kind: ClassVar[str] = "unique_count"
     empty_value: ClassVar[float | None] = 0.0
-    shared: ClassVar[bool] = False
+
+    @property
+    def grouped_by(self) -> tuple[str, ...]:
+        return (self.column,)
+
+    def grouped_value(
+        self, keys: GroupKeys, rows: exp.Expr, params: Params, dialect: str
+    ) -> exp.Expr:
+        # COUNT skips the NULL group, which DISTINCT would have kept.
+        return exp.Count(this=keys[self.column].copy())
 
 
 @dataclass(frozen=True)
@@ -212,7 +283,6 @@ class DuplicateCount(MetricSpec):
 
     kind: ClassVar[str] = "duplicate_count"
     empty_value: ClassVar[float | None] = 0.0
-    shared: ClassVar[bool] = False
     over: tuple[str, ...] = field(default=())
 
     def __post_init__(self) -> None:
@@ -222,6 +292,10 @@ class DuplicateCount(MetricSpec):
             _check_column_name(self.kind, column)
         if len(set(self.over)) != len(self.over):
             raise DefinitionError(f"duplicate_count() lists a column twice: {list(self.over)!r}")
+
+    @classmethod
+    def from_parameters(cls, parameters: dict[str, Any]) -> MetricSpec:
+        return cls(over=tuple(parameters["columns"]))
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -234,6 +308,19 @@ class DuplicateCount(MetricSpec):
     @property
     def columns(self) -> tuple[str, ...]:
         return self.over
+
+    @property
+    def grouped_by(self) -> tuple[str, ...]:
+        return self.over
+
+    def grouped_value(
+        self, keys: GroupKeys, rows: exp.Expr, params: Params, dialect: str
+    ) -> exp.Expr:
+        # Every group of equal rows contributes (its size - 1) duplicates.
+        return exp.Coalesce(
+            this=exp.Sub(this=exp.Sum(this=rows.copy()), expression=exp.Count(this=exp.Star())),
+            expressions=[exp.Literal.number(0)],
+        )
 
 
 def _check_bind_value(value: object) -> BindValue:
@@ -251,6 +338,27 @@ def _check_bind_value(value: object) -> BindValue:
     raise DefinitionError(
         f"count_values() takes strings, numbers or booleans, got {type(value).__name__} {value!r}"
     )
+
+
+_ValueKind = Literal["bool", "number", "text"]
+
+# Which values each type family can be compared with, so the engine never has to fail
+# a cast mid-scan (taking the whole batch with it). Dates, times and the rest are
+# left to the engine, which reads text and numbers into them as it can.
+_MATCHES: dict[TypeFamily, frozenset[_ValueKind]] = {
+    "numeric": frozenset({"number", "bool"}),
+    "boolean": frozenset({"number", "bool"}),
+    "text": frozenset({"text"}),
+    "temporal": frozenset({"number", "text"}),
+    "nested": frozenset(),
+    "other": frozenset({"number", "text"}),
+}
+
+
+def _value_kind(value: BindValue) -> _ValueKind:
+    if isinstance(value, bool):
+        return "bool"
+    return "text" if isinstance(value, str) else "number"
 
 
 @dataclass(frozen=True)
@@ -279,6 +387,10 @@ class CountValues(MetricSpec):
             return cls(column=column, values=checked, as_list=True)
         return cls(column=column, values=(_check_bind_value(values),), as_list=False)
 
+    @classmethod
+    def from_parameters(cls, parameters: dict[str, Any]) -> MetricSpec:
+        return cls.of(parameters["column"], parameters["values"])
+
     @property
     def parameters(self) -> dict[str, Any]:
         shown: Any = list(self.values) if self.as_list else self.values[0]
@@ -297,7 +409,21 @@ class CountValues(MetricSpec):
     def columns(self) -> tuple[str, ...]:
         return (self.column,)
 
-    def aggregate(self, params: dict[str, BindValue]) -> exp.Expr:
+    def validate(self, source: DataSource, *, where: str | None = None) -> None:
+        super().validate(source, where=where)
+        column = source.resolve_column(self.column, metric=self.name, where=where)
+        accepted = _MATCHES[source.type_family(column)]
+        for value in self.values:
+            if _value_kind(value) not in accepted:
+                raise DefinitionError(
+                    f"{self.name}: {value!r} cannot match column {column!r} of dataset "
+                    f"{source.name!r}, which is {source.schema[column]}{_in(where)}",
+                    dataset=source.name,
+                    column=column,
+                    metric=self.name,
+                )
+
+    def aggregate(self, params: Params, dialect: str) -> exp.Expr:
         placeholders: list[exp.Expr] = []
         for value in self.values:
             key = f"p{len(params)}"
@@ -312,129 +438,32 @@ class CountValues(MetricSpec):
         return _count_where(condition)
 
 
-# Functions that read files, tables or the environment have no place inside one
-# aggregate over the dataset's own rows.
-_FORBIDDEN_FUNCTIONS = frozenset(
-    {
-        "read_csv",
-        "read_csv_auto",
-        "read_parquet",
-        "parquet_scan",
-        "read_json",
-        "read_json_auto",
-        "read_text",
-        "read_blob",
-        "glob",
-        "query",
-        "query_table",
-        "getenv",
-        "sniff_csv",
-        "range",
-        "generate_series",
-        "current_setting",
-        "getvariable",
-    }
-)
-_FORBIDDEN_NODES: tuple[type[exp.Expr], ...] = (
-    exp.Query,
-    exp.Subquery,
-    exp.Table,
-    exp.Command,
-    exp.Create,
-    exp.Drop,
-    exp.Insert,
-    exp.Update,
-    exp.Delete,
-    exp.Exists,
-    exp.Window,
-    exp.Placeholder,
-    exp.Parameter,
-)
-# COLUMNS(...) and * expand to several result columns and #n names a column by
-# position: either would shift the shared statement's values onto other metrics.
-_INDIRECT_COLUMNS: tuple[type[exp.Expr], ...] = (exp.Columns, exp.PositionalColumn)
-
-
 @dataclass(frozen=True)
 class CustomSQL(MetricSpec):
-    """One aggregate expression over the dataset's own columns, written in DuckDB SQL."""
+    """One aggregate expression over the dataset's own columns, in the source's SQL.
+
+    The metric is its text: equal text, equal metric, on any engine. The text is read
+    in the dialect of the source it runs on (:func:`dqx.custom_sql.parse_custom_sql`),
+    so its columns and its SQL exist only for a dialect: :meth:`validate` checks them
+    and :meth:`aggregate` renders them; :attr:`columns` is empty.
+    """
 
     kind: ClassVar[str] = "custom_sql"
+    user_written: ClassVar[bool] = True
     sql: str = ""
-    expression: exp.Expr = field(default_factory=exp.Null, compare=False, repr=False)
+    # Parses by dialect, kept with the spec: a plan validates and renders it repeatedly.
+    _trees: dict[str, exp.Expr] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @classmethod
-    def parse(cls, sql: str) -> CustomSQL:
+    def of(cls, sql: str) -> CustomSQL:
+        """The metric for ``sql``; what needs a dialect is checked by :meth:`validate`."""
         if not isinstance(sql, str) or not sql.strip():
             raise DefinitionError(f"custom_sql() needs an SQL expression, got {sql!r}")
-        text = sql.strip()
-        try:
-            parsed = [tree for tree in sqlglot.parse(text, read="duckdb") if tree is not None]
-        except ParseError as exc:
-            raise DefinitionError(
-                f"custom_sql({text}) is not valid SQL: {exc}", metric=f"custom_sql({text})"
-            ) from exc
-        if len(parsed) != 1:
-            raise DefinitionError(
-                f"custom_sql({text}) must be exactly one expression, found {len(parsed)} "
-                "statements",
-                metric=f"custom_sql({text})",
-            )
-        tree = parsed[0]
-        metric = f"custom_sql({text})"
-        if isinstance(tree, exp.Alias):
-            raise DefinitionError(
-                f"{metric} names its result ({tree.alias!r}); drop the alias: dqx names "
-                "the metric after the expression",
-                metric=metric,
-            )
-        for node in tree.walk():
-            if isinstance(node, _FORBIDDEN_NODES):
-                raise DefinitionError(
-                    f"{metric} may hold one aggregate expression only; "
-                    f"found {type(node).__name__.lower()} {node.sql('duckdb')!r}",
-                    metric=metric,
-                )
-            if isinstance(node, _INDIRECT_COLUMNS) or (
-                isinstance(node, exp.Star) and not _counts_rows(node)
-            ):
-                raise DefinitionError(
-                    f"{metric} selects columns by pattern or position "
-                    f"({node.sql('duckdb')!r}); name each column, and use * only as COUNT(*)",
-                    metric=metric,
-                )
-            function_name = _function_name(node)
-            if function_name in _FORBIDDEN_FUNCTIONS:
-                raise DefinitionError(
-                    f"{metric} may not call {function_name}(): it reads outside the dataset",
-                    metric=metric,
-                )
-        if not any(isinstance(node, exp.AggFunc) for node in tree.walk()):
-            raise DefinitionError(
-                f"{metric} must aggregate over the rows (SUM, COUNT, AVG, ...); "
-                "a per-row expression has no single value",
-                metric=metric,
-            )
-        for column in tree.find_all(exp.Column):
-            if column.table:
-                # The statement reads one relation; a qualifier can only point elsewhere
-                # (or at a struct field, which struct_extract() reaches unambiguously).
-                raise DefinitionError(
-                    f"{metric} refers to {column.sql('duckdb')!r}; use the dataset's "
-                    "column names without a table or struct qualifier",
-                    metric=metric,
-                    column=column.sql("duckdb"),
-                )
-            if not _inside_aggregate(column):
-                # Caught here rather than by the engine at run time, where it would
-                # take the whole batch down with it.
-                raise DefinitionError(
-                    f"{metric} uses column {column.name!r} outside any aggregate; a "
-                    "per-row value has no single value over the dataset",
-                    metric=metric,
-                    column=column.name,
-                )
-        return cls(sql=text, expression=tree)
+        return cls(sql=sql.strip())
+
+    @classmethod
+    def from_parameters(cls, parameters: dict[str, Any]) -> MetricSpec:
+        return cls.of(parameters["sql"])
 
     @property
     def parameters(self) -> dict[str, Any]:
@@ -444,166 +473,18 @@ class CustomSQL(MetricSpec):
     def name(self) -> str:
         return f"custom_sql({self.sql})"
 
-    @property
-    def referenced_columns(self) -> list[exp.Column]:
-        return [node for node in self.expression.find_all(exp.Column)]
+    def _tree(self, dialect: str, *, where: str | None = None) -> exp.Expr:
+        # Shared by every caller: read it, never change it (aggregate() hands out copies).
+        found = self._trees.get(dialect)
+        if found is None:
+            found = parse_custom_sql(self.sql, dialect, where=where)
+            self._trees[dialect] = found
+        return found
 
-    @property
-    def columns(self) -> tuple[str, ...]:
-        return tuple(dict.fromkeys(col.name for col in self.referenced_columns))
+    def validate(self, source: DataSource, *, where: str | None = None) -> None:
+        tree = self._tree(source.dialect, where=where)
+        for column in dict.fromkeys(node.name for node in tree.find_all(exp.Column)):
+            source.resolve_column(column, metric=self.name, where=where)
 
-    def aggregate(self, params: dict[str, BindValue]) -> exp.Expr:
-        return self.expression.copy()
-
-
-def _counts_rows(star: exp.Star) -> bool:
-    parent = star.parent
-    if isinstance(parent, exp.Distinct):
-        parent = parent.parent
-    return isinstance(parent, exp.Count)
-
-
-def _inside_aggregate(node: exp.Expr) -> bool:
-    parent = node.parent
-    while parent is not None:
-        # FILTER (WHERE ...) belongs to the aggregate it filters.
-        if isinstance(parent, exp.AggFunc | exp.Filter):
-            return True
-        parent = parent.parent
-    return False
-
-
-def _function_name(node: exp.Expr) -> str | None:
-    if isinstance(node, exp.Anonymous):
-        return str(node.name).lower()
-    if isinstance(node, exp.Func):
-        return node.sql_name().lower()
-    return None
-
-
-@dataclass(frozen=True)
-class ExtendedSpec:
-    """A metric computed from a base metric's values on several days; it has no SQL.
-
-    Its name wraps the base's (``day_over_day(average(price))``) and its parameters
-    nest the base's kind and parameters, so it is stored and rebuilt like any metric.
-    """
-
-    kind: ClassVar[str]
-    base: MetricSpec
-
-    @property
-    def parameters(self) -> dict[str, Any]:
-        return {"metric": self.base.kind, "parameters": self.base.parameters}
-
-    @property
-    def name(self) -> str:
-        return f"{self.kind}({self.base.name})"
-
-    def base_lags(self, lag: int) -> tuple[int, ...]:
-        """Days before the run's date whose base values the metric reads, when the base
-        itself is ``lag`` days back."""
-        raise NotImplementedError
-
-    def __str__(self) -> str:
-        return self.name
-
-
-@dataclass(frozen=True)
-class DayOverDay(ExtendedSpec):
-    """(m(t) - m(t-1)) / m(t-1)."""
-
-    kind: ClassVar[str] = "day_over_day"
-
-    def base_lags(self, lag: int) -> tuple[int, ...]:
-        return (lag, lag + 1)
-
-
-@dataclass(frozen=True)
-class WeekOverWeek(ExtendedSpec):
-    """(m(t) - m(t-7)) / m(t-7)."""
-
-    kind: ClassVar[str] = "week_over_week"
-
-    def base_lags(self, lag: int) -> tuple[int, ...]:
-        return (lag, lag + 7)
-
-
-@dataclass(frozen=True)
-class Stddev(ExtendedSpec):
-    """Sample standard deviation of m over the n days ending at t - offset."""
-
-    kind: ClassVar[str] = "stddev"
-    offset: int = 0
-    n: int = 7
-
-    @property
-    def parameters(self) -> dict[str, Any]:
-        return {**super().parameters, "offset": self.offset, "n": self.n}
-
-    @property
-    def name(self) -> str:
-        return f"stddev({self.base.name}, offset={self.offset}, n={self.n})"
-
-    def base_lags(self, lag: int) -> tuple[int, ...]:
-        start = lag + self.offset
-        return tuple(range(start, start + self.n))
-
-
-#: Any metric a run can use: one computed by SQL, or one computed from a base's values.
-AnySpec = MetricSpec | ExtendedSpec
-
-
-def spec_from_parameters(kind: str, parameters: dict[str, Any]) -> AnySpec:
-    """Rebuild a spec from its stored (kind, parameters); the inverse of ``identity``."""
-    # Stored metrics are read back in bulk, custom_sql ones parsed each time: cache by
-    # the canonical text, which is also what identity compares.
-    return _spec_from_text(kind, canonical_json(parameters))
-
-
-@functools.lru_cache(maxsize=4096)
-def _spec_from_text(kind: str, parameters_json: str) -> AnySpec:
-    parameters = json.loads(parameters_json)
-    try:
-        return _build_spec(kind, parameters)
-    except (KeyError, TypeError) as exc:
-        raise DefinitionError(
-            f"stored metric of kind {kind!r} has unusable parameters {parameters_json}: "
-            f"missing or wrong {exc}"
-        ) from exc
-
-
-def _build_spec(kind: str, parameters: dict[str, Any]) -> AnySpec:
-    match kind:
-        case "num_rows":
-            return NumRows()
-        case "sum":
-            return Sum(parameters["column"])
-        case "average":
-            return Average(parameters["column"])
-        case "minimum":
-            return Minimum(parameters["column"])
-        case "maximum":
-            return Maximum(parameters["column"])
-        case "variance":
-            return Variance(parameters["column"])
-        case "null_count":
-            return NullCount(parameters["column"])
-        case "unique_count":
-            return UniqueCount(parameters["column"])
-        case "duplicate_count":
-            return DuplicateCount(over=tuple(parameters["columns"]))
-        case "count_values":
-            return CountValues.of(parameters["column"], parameters["values"])
-        case "custom_sql":
-            return CustomSQL.parse(parameters["sql"])
-        case "day_over_day" | "week_over_week" | "stddev":
-            base = _build_spec(parameters["metric"], parameters["parameters"])
-            if not isinstance(base, MetricSpec):
-                raise DefinitionError(f"{kind} of {base.name}: the base must be a plain metric")
-            if kind == "day_over_day":
-                return DayOverDay(base)
-            if kind == "week_over_week":
-                return WeekOverWeek(base)
-            return Stddev(base, offset=int(parameters["offset"]), n=int(parameters["n"]))
-    raise DefinitionError(f"unknown metric kind {kind!r}")
+    def aggregate(self, params: Params, dialect: str) -> exp.Expr:
+        return self._tree(dialect).copy()

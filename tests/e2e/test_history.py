@@ -10,7 +10,7 @@ import pyarrow as pa
 import pytest
 
 from dqx import Context, MetricProvider, ResultKey, VerificationSuite, check
-from dqx.api import Check
+from dqx.checks import Check
 from dqx.data import metrics_by_execution_id
 from dqx.datasource import DuckRelationDataSource
 from dqx.orm.repositories import MetricDB

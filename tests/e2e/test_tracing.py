@@ -153,6 +153,7 @@ def test_root_span_trace_id_is_the_execution_id_and_it_has_no_parent(
         "dqx.assertion.failure": counts["FAILURE"],
         "dqx.assertion.error": counts["ERROR"],
         "dqx.suite.passed": False,
+        "dqx.run.status": "failed",
     }
     # price averages 11.5 on the four rows: one assertion fails, the suite does not pass.
     assert counts == {"OK": 2, "FAILURE": 1, "ERROR": 0}

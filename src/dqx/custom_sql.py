@@ -1,0 +1,180 @@
+"""The rules a ``custom_sql`` expression must keep, checked on its parse in one dialect.
+
+A user's expression goes into the shared statement beside every other metric of its
+dataset, so it must be exactly one aggregate over that dataset's own columns: no
+statement, subquery, table or file function, window, alias, star expansion or
+positional column, and no column outside an aggregate. The text is read by the
+source's dialect, because the same characters mean different things on different
+engines (``x ^ 2`` is a power in DuckDB and PostgreSQL, a bitwise XOR in Spark).
+
+The :class:`~dqx.specs.CustomSQL` spec holds the text; this module holds the reading.
+"""
+
+from __future__ import annotations
+
+import sqlglot
+from sqlglot import exp
+from sqlglot.errors import ParseError
+
+from dqx.common import DefinitionError
+
+__all__ = ["parse_custom_sql"]
+
+# Functions that read files, tables or the environment have no place inside one
+# aggregate over the dataset's own rows.
+_FORBIDDEN_FUNCTIONS = frozenset(
+    {
+        "read_csv",
+        "read_csv_auto",
+        "read_parquet",
+        "parquet_scan",
+        "read_json",
+        "read_json_auto",
+        "read_text",
+        "read_blob",
+        "glob",
+        "query",
+        "query_table",
+        "getenv",
+        "sniff_csv",
+        "range",
+        "generate_series",
+        "current_setting",
+        "getvariable",
+    }
+)
+_FORBIDDEN_NODES: tuple[type[exp.Expr], ...] = (
+    exp.Query,
+    exp.Subquery,
+    exp.Table,
+    exp.Command,
+    exp.Create,
+    exp.Drop,
+    exp.Insert,
+    exp.Update,
+    exp.Delete,
+    exp.Exists,
+    exp.Window,
+    exp.Placeholder,
+    exp.Parameter,
+)
+# COLUMNS(...) and * expand to several result columns and #n names a column by
+# position: either would shift the shared statement's values onto other metrics.
+_INDIRECT_COLUMNS: tuple[type[exp.Expr], ...] = (exp.Columns, exp.PositionalColumn)
+
+
+def parse_custom_sql(sql: str, dialect: str, *, where: str | None = None) -> exp.Expr:
+    """The one aggregate expression ``sql`` holds, read in ``dialect``.
+
+    Raises :class:`~dqx.common.DefinitionError` naming the metric (and ``where``, the
+    check and assertion that asked for it) when the text breaks any rule above.
+    """
+    metric = f"custom_sql({sql})"
+    tree = _parse_one(sql, dialect, metric, where)
+    for node in tree.walk():
+        _check_node(node, dialect, metric, where)
+    if not any(isinstance(node, exp.AggFunc) for node in tree.walk()):
+        raise DefinitionError(
+            f"{metric} must aggregate over the rows (SUM, COUNT, AVG, ...); "
+            f"a per-row expression has no single value{_in(where)}",
+            metric=metric,
+        )
+    for column in tree.find_all(exp.Column):
+        _check_column(column, dialect, metric, where)
+    return tree
+
+
+def _in(where: str | None) -> str:
+    return f" (in {where})" if where else ""
+
+
+def _parse_one(sql: str, dialect: str, metric: str, where: str | None) -> exp.Expr:
+    try:
+        parsed = [tree for tree in sqlglot.parse(sql, read=dialect) if tree is not None]
+    except ParseError as exc:
+        raise DefinitionError(
+            f"{metric} is not valid SQL in the {dialect} dialect{_in(where)}: {exc}",
+            metric=metric,
+        ) from exc
+    if len(parsed) != 1:
+        raise DefinitionError(
+            f"{metric} must be exactly one expression, found {len(parsed)} statements{_in(where)}",
+            metric=metric,
+        )
+    tree = parsed[0]
+    if isinstance(tree, exp.Alias):
+        raise DefinitionError(
+            f"{metric} names its result ({tree.alias!r}); drop the alias: dqx names "
+            f"the metric after the expression{_in(where)}",
+            metric=metric,
+        )
+    return tree
+
+
+def _check_node(node: exp.Expr, dialect: str, metric: str, where: str | None) -> None:
+    if isinstance(node, _FORBIDDEN_NODES):
+        raise DefinitionError(
+            f"{metric} may hold one aggregate expression only; "
+            f"found {type(node).__name__.lower()} {node.sql(dialect)!r}{_in(where)}",
+            metric=metric,
+        )
+    if isinstance(node, _INDIRECT_COLUMNS) or (
+        isinstance(node, exp.Star) and not _counts_rows(node)
+    ):
+        raise DefinitionError(
+            f"{metric} selects columns by pattern or position ({node.sql(dialect)!r}); "
+            f"name each column, and use * only as COUNT(*){_in(where)}",
+            metric=metric,
+        )
+    function_name = _function_name(node)
+    if function_name in _FORBIDDEN_FUNCTIONS:
+        raise DefinitionError(
+            f"{metric} may not call {function_name}(): it reads outside the dataset{_in(where)}",
+            metric=metric,
+        )
+
+
+def _check_column(column: exp.Column, dialect: str, metric: str, where: str | None) -> None:
+    if column.table:
+        # The statement reads one relation; a qualifier can only point elsewhere
+        # (or at a struct field, which struct_extract() reaches unambiguously).
+        raise DefinitionError(
+            f"{metric} refers to {column.sql(dialect)!r}; use the dataset's column names "
+            f"without a table or struct qualifier{_in(where)}",
+            metric=metric,
+            column=column.sql(dialect),
+        )
+    if not _inside_aggregate(column):
+        # Caught here rather than by the engine at run time, where it would take the
+        # whole batch down with it.
+        raise DefinitionError(
+            f"{metric} uses column {column.name!r} outside any aggregate; a per-row value "
+            f"has no single value over the dataset{_in(where)}",
+            metric=metric,
+            column=column.name,
+        )
+
+
+def _counts_rows(star: exp.Star) -> bool:
+    parent = star.parent
+    if isinstance(parent, exp.Distinct):
+        parent = parent.parent
+    return isinstance(parent, exp.Count)
+
+
+def _inside_aggregate(node: exp.Expr) -> bool:
+    parent = node.parent
+    while parent is not None:
+        # FILTER (WHERE ...) belongs to the aggregate it filters.
+        if isinstance(parent, exp.AggFunc | exp.Filter):
+            return True
+        parent = parent.parent
+    return False
+
+
+def _function_name(node: exp.Expr) -> str | None:
+    if isinstance(node, exp.Anonymous):
+        return str(node.name).lower()
+    if isinstance(node, exp.Func):
+        return node.sql_name().lower()
+    return None

@@ -1,0 +1,118 @@
+"""Engines for the metric database: SQLite tuned for several writers, PostgreSQL on
+psycopg 3, and the one place that keeps a URL's password out of every message."""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+from collections.abc import Sequence
+from typing import Any
+from urllib.parse import quote, quote_plus
+
+from sqlalchemy import URL, Engine, create_engine, event, make_url
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.pool import StaticPool
+
+from dqx.common import StoreError
+
+__all__ = ["BUSY_TIMEOUT_MS", "engine_for", "hide_password", "scrub", "secrets_of"]
+
+BUSY_TIMEOUT_MS = 60_000
+
+
+def _sqlite_engine(url: URL) -> Engine:
+    in_memory = url.database in (None, "", ":memory:") or url.query.get("mode") == "memory"
+    if in_memory:
+        # One connection shared by every session, or each would see its own empty database.
+        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False})
+    else:
+        engine = create_engine(url, connect_args={"timeout": BUSY_TIMEOUT_MS / 1000})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        # Let SQLAlchemy's "begin" hook issue BEGIN itself, so writers can take the
+        # write lock up front (BEGIN IMMEDIATE) instead of failing to upgrade later.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            if not in_memory:
+                _use_wal(cursor)
+                cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Any) -> None:
+        writing = connection.get_execution_options().get("dqx_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writing else "BEGIN")
+
+    return engine
+
+
+def _use_wal(cursor: Any) -> None:
+    # WAL lets readers run beside the one writer. The mode is stored in the file, so
+    # only the first connection to a fresh file switches it; switching needs an
+    # exclusive lock, which SQLite refuses at once (no busy wait) while a second
+    # process opens the same fresh file: retry until it is in WAL mode.
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() == "wal":
+                return
+            cursor.execute("PRAGMA journal_mode=WAL")
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            if time.monotonic() > deadline:
+                raise
+        time.sleep(0.01)
+
+
+def engine_for(url_or_engine: str | URL | Engine) -> Engine:
+    if isinstance(url_or_engine, Engine):
+        return url_or_engine
+    if not isinstance(url_or_engine, str | URL) or not str(url_or_engine):
+        raise StoreError(
+            # Not the value itself: whatever it is, it may hold a password.
+            f"MetricDB needs a database URL or an Engine, got {type(url_or_engine).__name__}"
+        )
+    try:
+        url = make_url(url_or_engine)
+        if url.drivername in ("postgresql", "postgres"):
+            # dqx depends on psycopg 3, not SQLAlchemy's default psycopg2.
+            url = url.set(drivername="postgresql+psycopg")
+        if url.get_backend_name() == "sqlite":
+            return _sqlite_engine(url)
+        return create_engine(url, pool_pre_ping=True)
+    except (SQLAlchemyError, ImportError, ValueError) as exc:
+        raise StoreError(
+            f"cannot open metric database {hide_password(url_or_engine)}: "
+            f"{type(exc).__name__}: {scrub(str(exc), secrets_of(url_or_engine))}"
+        ) from None
+
+
+def hide_password(url: str | URL) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (SQLAlchemyError, ValueError):
+        return "<unparseable database URL>"
+
+
+def secrets_of(url: str | URL) -> list[str]:
+    """What must never be shown of a URL: its password as given and as URL-encoded."""
+    try:
+        password = make_url(url).password
+    except (SQLAlchemyError, ValueError):
+        # Unparseable, so no telling where the password is: hide the whole text.
+        return [str(url)]
+    if not password:
+        return []
+    password = str(password)
+    return sorted({password, quote(password, safe=""), quote_plus(password)}, key=len)[::-1]
+
+
+def scrub(text: str, secrets: Sequence[str]) -> str:
+    for secret in secrets:
+        text = text.replace(secret, "***")
+    return text

@@ -1,0 +1,187 @@
+"""Declare and plan: from check functions to every (metric, dataset, date) a run needs.
+
+Both steps are pure and read no data. :func:`declare` calls each check function and
+resolves every metric to a dataset; :func:`make_plan` validates every metric against
+its source's schema (so a typo fails before any scan, naming the check and
+assertion) and lists the values the run needs, deduplicated.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import functools
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from dqx.analyzer import validate_specs
+from dqx.checks import Assertion, Check, Context
+from dqx.common import DefinitionError, DQXError, ResultKey
+from dqx.datasource import DataSource
+from dqx.evaluator import Comparison
+from dqx.provider import ExtendedSymbol, MetricProvider, MetricSymbol
+from dqx.specs import MetricSpec
+
+__all__ = ["Plan", "declare", "index_sources", "make_plan"]
+
+Leaf = MetricSymbol | ExtendedSymbol
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What a run computes and judges."""
+
+    key: ResultKey
+    assertions: tuple[Assertion, ...]
+    #: Per dataset, every base value the run reads: (spec, date).
+    needs: Mapping[str, frozenset[tuple[MetricSpec, dt.date]]]
+    #: Every extended metric, once per (spec, dataset, lag), datasets resolved.
+    extended: tuple[ExtendedSymbol, ...]
+
+
+def index_sources(datasources: Iterable[DataSource]) -> dict[str, DataSource]:
+    """The run's sources by name; refuses anything else, twins and an empty list."""
+    if isinstance(datasources, DataSource):
+        datasources = [datasources]
+    sources: dict[str, DataSource] = {}
+    for source in datasources:
+        if not isinstance(source, DataSource):
+            raise DefinitionError(f"run() takes data sources, got {type(source).__name__}")
+        if source.name in sources:
+            raise DefinitionError(f"two data sources are named {source.name!r}")
+        sources[source.name] = source
+    if not sources:
+        raise DefinitionError("run() needs at least one data source")
+    return sources
+
+
+def declare(
+    checks: Sequence[Check], key: ResultKey, sources: Mapping[str, DataSource]
+) -> list[Assertion]:
+    """Every assertion of every check, each metric resolved to its dataset."""
+    assertions: list[Assertion] = []
+    for item in checks:
+        for dataset in item.datasets or ():
+            _known_dataset(dataset, sources, f"check {item.name!r}")
+        for assertion in _call(item, key):
+            resolve = functools.partial(
+                _resolve_dataset, check=item, sources=sources, assertion=assertion.name
+            )
+            comparison = assertion.comparison
+            assertions.append(
+                Assertion(
+                    assertion.check,
+                    assertion.name,
+                    assertion.severity,
+                    assertion.expr.map_leaves(resolve),
+                    Comparison(
+                        comparison.op,
+                        tuple(bound.map_leaves(resolve) for bound in comparison.bounds),
+                        comparison.tol,
+                    ),
+                )
+            )
+    return assertions
+
+
+def _call(item: Check, key: ResultKey) -> list[Assertion]:
+    """Run one check function; whatever goes wrong is a DefinitionError naming it."""
+    ctx = Context(item, key)
+    try:
+        item(MetricProvider(), ctx)
+    except DefinitionError as exc:
+        if exc.check is not None:
+            raise
+        # A metric or value declared wrongly says what is wrong; add where.
+        raise DefinitionError(
+            f"check {item.name!r}: {exc}",
+            dataset=exc.dataset,
+            column=exc.column,
+            check=item.name,
+            metric=exc.metric,
+        ) from exc
+    except DQXError:
+        raise
+    except Exception as exc:
+        raise DefinitionError(
+            f"check {item.name!r} raised {type(exc).__name__}: {exc} while declaring "
+            "its assertions",
+            check=item.name,
+        ) from exc
+    unfinished = ctx._unfinished()
+    if unfinished:
+        raise DefinitionError(f"check {item.name!r}: {'; '.join(unfinished)}", check=item.name)
+    if not ctx._assertions:
+        raise DefinitionError(f"check {item.name!r} declares no assertions", check=item.name)
+    return ctx._assertions
+
+
+def make_plan(
+    assertions: Sequence[Assertion], key: ResultKey, sources: Mapping[str, DataSource]
+) -> Plan:
+    """Validate every metric against its source and list what the run needs."""
+    needs: dict[str, set[tuple[MetricSpec, dt.date]]] = {}
+    extended: dict[tuple[object, str, int], ExtendedSymbol] = {}
+    for assertion in assertions:
+        where = f"check {assertion.check.name!r}, assertion {assertion.name!r}"
+        for expr in (assertion.expr, *assertion.comparison.bounds):
+            for leaf in expr.leaves():
+                base = leaf.base if isinstance(leaf, ExtendedSymbol) else leaf
+                assert base.dataset is not None, "declare() resolves every dataset"
+                # Validated per assertion, so a bad column names where it was written.
+                try:
+                    validate_specs(sources[base.dataset], [base.spec], where=where)
+                except DefinitionError as exc:
+                    exc.check = assertion.check.name
+                    raise
+                lags = leaf.base_lags() if isinstance(leaf, ExtendedSymbol) else (leaf.lag,)
+                wanted = needs.setdefault(base.dataset, set())
+                wanted.update((base.spec, key.yyyy_mm_dd - dt.timedelta(days=n)) for n in lags)
+                if isinstance(leaf, ExtendedSymbol):
+                    extended.setdefault((leaf.spec, base.dataset, base.lag), leaf)
+    return Plan(
+        key,
+        tuple(assertions),
+        {dataset: frozenset(pairs) for dataset, pairs in needs.items()},
+        tuple(extended.values()),
+    )
+
+
+def _known_dataset(dataset: str, sources: Mapping[str, DataSource], where: str) -> str:
+    if dataset in sources:
+        return dataset
+    hint = difflib.get_close_matches(dataset, list(sources), n=1)
+    suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+    raise DefinitionError(
+        f"unknown dataset {dataset!r} in {where}; the run has "
+        f"{', '.join(repr(s) for s in sources)}{suggestion}",
+        dataset=dataset,
+    )
+
+
+def _resolve_dataset(
+    leaf: Leaf, *, check: Check, sources: Mapping[str, DataSource], assertion: str
+) -> Leaf:
+    symbol = leaf.base if isinstance(leaf, ExtendedSymbol) else leaf
+    where = f"{symbol.spec.name} in assertion {assertion!r} of check {check.name!r}"
+    if symbol.dataset is not None:
+        dataset = _known_dataset(symbol.dataset, sources, where)
+        if check.datasets is not None and dataset not in check.datasets:
+            raise DefinitionError(
+                f"{where} reads dataset {dataset!r}, which the check does not list in "
+                f"datasets={list(check.datasets)!r}",
+                dataset=dataset,
+                check=check.name,
+            )
+    else:
+        candidates = list(check.datasets) if check.datasets is not None else list(sources)
+        if len(candidates) != 1:
+            raise DefinitionError(
+                f"{where} has no dataset=, and there are several to choose from "
+                f"({', '.join(repr(c) for c in candidates)}); pass dataset=",
+                check=check.name,
+                metric=symbol.spec.name,
+            )
+        dataset = candidates[0]
+    resolved = MetricSymbol(symbol.spec, dataset, symbol.lag)
+    return leaf.with_base(resolved) if isinstance(leaf, ExtendedSymbol) else resolved
