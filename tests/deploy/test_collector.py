@@ -6,6 +6,7 @@ every pipeline names components that are defined, and the ports are the OTLP one
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,12 @@ COLLECTOR = ROOT / "otel-collector.yaml"
 JAEGER = ROOT / "deploy" / "jaeger.yaml"
 
 
+# `${env:NAME:-default}`, as the collector resolves it when NAME is unset (as in compose).
+ENV_DEFAULT = re.compile(r"\$\{env:[A-Za-z_][A-Za-z0-9_]*:-([^}]*)\}")
+
+
 def load(path: Path) -> dict[str, Any]:
-    document = yaml.safe_load(path.read_text())
+    document = yaml.safe_load(ENV_DEFAULT.sub(r"\1", path.read_text()))
     assert isinstance(document, dict), f"{path} is not a YAML mapping"
     return document
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
@@ -12,8 +13,13 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 
 
+# `${env:NAME:-default}` in a collector config, as the collector resolves it when NAME
+# is unset: compose sets none of them.
+ENV_DEFAULT = re.compile(r"\$\{env:[A-Za-z_][A-Za-z0-9_]*:-([^}]*)\}")
+
+
 def load(path: Path) -> Any:
-    return yaml.safe_load(path.read_text())
+    return yaml.safe_load(ENV_DEFAULT.sub(r"\1", path.read_text()))
 
 
 def compose() -> dict[str, Any]:
