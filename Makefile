@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck bench clean
+.PHONY: run test lint typecheck bench clean services tools e2e
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,8 +15,27 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/dqx demo
 
+# tests/e2e_real needs the services and tools below: `make e2e` runs it.
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider --ignore=tests/e2e_real
+
+# PostgreSQL on 127.0.0.1:5432 (user postgres, database test, no password from
+# loopback): installed from Debian's packages if missing, started, waited for.
+services:
+	bash tools/services.sh
+
+# Jaeger v2 and the minimal OpenTelemetry Collector, built once per version into
+# ~/.cache/dqx-tools (or $XDG_CACHE_HOME/dqx-tools), pinned by tools/go.mod.
+tools:
+	bash tools/build.sh all
+
+# The real programs end to end: the collector running otel-collector.yaml, Jaeger,
+# PostgreSQL (`make services` first). Builds the tools when they are not cached.
+e2e: $(STAMP)
+	DQX_JAEGER_BIN="$$(bash tools/build.sh jaeger)" && \
+	DQX_OTELCOL_BIN="$$(bash tools/build.sh otelcol-dqx)" && \
+	export DQX_JAEGER_BIN DQX_OTELCOL_BIN && \
+	$(BIN)/python -m pytest -q -p no:cacheprovider tests/e2e_real
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
