@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from dqx.common import ORIGIN_TAG, SEVERITIES, AssertionResult, SymbolInfo
+from dqx.records import RunStatus
 
 if TYPE_CHECKING:
     from dqx.data import Reconciliation
@@ -28,7 +29,13 @@ __all__ = [
 
 _STATUS_STYLE = {"OK": "green", "FAILURE": "bold red", "ERROR": "bold yellow"}
 _STATUS_ORDER = {"FAILURE": 0, "ERROR": 1, "OK": 2}
-_RUN_STYLE = {"passed": "green", "failed": "bold red", "persist_failed": "bold yellow"}
+_RUN_STYLE: dict[RunStatus, str] = {
+    "running": "cyan",
+    "passed": "green",
+    "failed": "bold red",
+    "persist_failed": "bold yellow",
+    "error": "bold magenta",
+}
 
 
 def _format_number(value: float | None) -> str:
@@ -162,7 +169,7 @@ def runs_table(runs: Sequence[RunRecord], *, title: str | None = None) -> Table:
             Text(run.suite),
             Text(run.yyyy_mm_dd.isoformat()),
             Text(tags),
-            Text(run.status, style=_RUN_STYLE.get(run.status, "")),
+            Text(run.status, style=_RUN_STYLE.get(run.status, "")),  # type: ignore[call-overload]
             Text(str(run.assertions_ok)),
             Text(str(run.assertions_failed), style="bold red" if run.assertions_failed else ""),
             Text(str(run.assertions_error), style="bold yellow" if run.assertions_error else ""),

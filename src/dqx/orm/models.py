@@ -80,7 +80,7 @@ class RunRow(Base):
     tags: Mapped[dict[str, str]]
     started: Mapped[dt.datetime]
     finished: Mapped[dt.datetime | None]
-    # running, passed, failed or persist_failed
+    # One of dqx.records.RUN_STATUSES.
     status: Mapped[str] = mapped_column(String(16))
     trace_sampled: Mapped[bool | None]
     metric_count: Mapped[int]
