@@ -324,9 +324,7 @@ def configure(
         case _:  # "none", checked above
             span_exporter = None
     if span_exporter is not None:
-        status = ExportStatus(_destination(exporter, endpoint, path))
-        span_exporter = cast("SpanExporter", _ObservedExporter(span_exporter, status))
-        setattr(provider, _EXPORT_STATUS, status)
+        span_exporter = _observed(provider, span_exporter, _destination(exporter, endpoint, path))
         if exporter == "console":
             provider.add_span_processor(SimpleSpanProcessor(span_exporter))
         else:
@@ -406,6 +404,15 @@ def export_status(provider: object) -> ExportStatus | None:
     """The export outcome of a provider :func:`configure` built; None for any other."""
     status = getattr(provider, _EXPORT_STATUS, None)
     return status if isinstance(status, ExportStatus) else None
+
+
+def _observed(
+    provider: SDKTracerProvider, exporter: SpanExporter, destination: str
+) -> SpanExporter:
+    """``exporter``, counting what it delivers in the provider's :class:`ExportStatus`."""
+    status = ExportStatus(destination)
+    setattr(provider, _EXPORT_STATUS, status)
+    return cast("SpanExporter", _ObservedExporter(exporter, status))
 
 
 def _destination(exporter: str, endpoint: str | None, path: str | os.PathLike[str]) -> str:
