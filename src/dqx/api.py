@@ -226,10 +226,11 @@ class VerificationSuite:
     def _publish(
         self, result: SuiteResult, root: Span, run_log: RunLog, enable_plugins: bool
     ) -> None:
-        """The run's record, its trace attributes, the plugins; then PersistError, if any."""
+        """The run's record, its trace attributes, the plugins; then PersistError when
+        the store did not take the metrics or the final record."""
         if root.is_recording():
             root.set_attributes(outcome_attributes(result))
-        self._record(result.run_record(), run_log, result.assertion_records())
+        record_error = self._record(result.run_record(), run_log, result.assertion_records())
         self._result = result
         counts = result.counts()
         run_log.info(
@@ -243,7 +244,11 @@ class VerificationSuite:
             run_plugins(self._plugins, result, get_tracer(self._tracer_provider), run_log)
         if result.persist_error:
             # Raised inside the root span, which records it.
-            raise self._persist_failure(result, result.persist_error)
+            raise self._persist_failure(
+                result, f"its {len(result.metrics)} metrics", result.persist_error
+            )
+        if record_error is not None:
+            raise self._persist_failure(result, "its run record", str(record_error))
 
     def _bare_record(
         self, key: ResultKey, started: dt.datetime, sampled: bool, status: RunStatus
@@ -264,31 +269,34 @@ class VerificationSuite:
 
     def _record(
         self, run: RunRecord, run_log: RunLog, assertions: Sequence[AssertionRecord] = ()
-    ) -> None:
-        # The run record is bookkeeping: losing it must not lose the run.
+    ) -> DQXError | None:
+        """Write the run's record; the error, if the store refused (the caller decides)."""
         try:
             self._db.record_run(run, assertions)
         except DQXError as exc:
-            run_log.warning("could not record run %s: %s", run.execution_id, exc)
+            run_log.warning("could not record run %s as %s: %s", run.execution_id, run.status, exc)
+            return exc
+        return None
 
-    def _persist_failure(self, result: SuiteResult, problem: str) -> PersistError:
+    def _persist_failure(self, result: SuiteResult, what: str, problem: str) -> PersistError:
         execution_id = result.execution_id
-        # Only a recorded trace holds the metrics; a sampled-out or SDK-less run must
-        # not send the user looking for one.
+        # Only a recorded trace holds the run; a sampled-out or SDK-less run must not
+        # send the user looking for one.
         recovery = (
-            f"every metric is in trace {execution_id}; recover them with "
-            f"`dqx reconcile {execution_id} --recover` or "
-            "dqx.reconcile(db, execution_id, source).recover(db), or"
+            f"the trace {execution_id} holds the run; once the database is back, write it "
+            f"there with `dqx reconcile {execution_id} --recover` or "
+            "dqx.reconcile(db, execution_id, source).recover(db)"
             if result.trace_sampled
-            else f"trace {execution_id} was not recorded (sampled out or no "
-            "OpenTelemetry SDK), so the metrics are not in a trace;"
+            else f"trace {execution_id} was not recorded (sampled out or no OpenTelemetry "
+            "SDK); write the metrics from this process with "
+            "db.persist(error.result.metrics) once the database is back"
         )
         return PersistError(
-            f"suite {self._name!r} ran, but its {len(result.metrics)} metrics could not be "
-            f"written to {self._db.url}: {problem}. Results are available from "
-            f"collect_results(); {recovery} write them from this process with "
-            "db.persist(suite.result.metrics) once the database is back",
+            f"suite {self._name!r} ran, but {what} could not be written to {self._db.url}: "
+            f"{problem}. The results are on this error (.result) and from "
+            f"collect_results(); {recovery}",
             execution_id=execution_id,
+            result=result,
         )
 
 

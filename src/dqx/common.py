@@ -98,15 +98,17 @@ class StoreError(DQXError):
 
 
 class PersistError(StoreError):
-    """A run's metrics could not be written to the database.
+    """A run's metrics, or its final run record, could not be written to the database.
 
-    The run itself finished: its results are available and every computed metric was
-    emitted as a ``dqx.metric`` span event, so the trace holds the record.
+    The run itself finished: its results are on ``result`` (the run's SuiteResult) and
+    every metric and assertion was emitted as a span event, so the trace holds the
+    record and ``reconcile(...).recover(db)`` writes it back.
     """
 
-    def __init__(self, message: str, *, execution_id: str) -> None:
+    def __init__(self, message: str, *, execution_id: str, result: Any = None) -> None:
         super().__init__(message)
         self.execution_id = execution_id
+        self.result = result
 
 
 class TraceReadError(DQXError):

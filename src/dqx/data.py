@@ -27,9 +27,16 @@ from dqx.common import (
     is_internal_tag,
     normalize_execution_id,
 )
-from dqx.events import METRIC_EVENT, SUITE_NAME, metric_from_event
+from dqx.events import (
+    ASSERTION_EVENT,
+    METRIC_EVENT,
+    SUITE_NAME,
+    assertion_from_event,
+    metric_from_event,
+    run_from_root,
+)
 from dqx.orm.repositories import MetricDB, MetricRow
-from dqx.records import Metric, arrow_table
+from dqx.records import AssertionRecord, Metric, RunRecord, arrow_table
 from dqx.traces.model import Trace, TraceSource
 
 if TYPE_CHECKING:
@@ -261,13 +268,19 @@ class Reconciliation:
     #: How many metrics the database holds for the run.
     db_count: int = 0
     warnings: tuple[str, ...] = ()
+    #: The finished run as its trace records it, when the database lacks that record
+    #: (its final write failed): recover() writes it, with its assertion results.
+    run_missing_in_db: RunRecord | None = None
+    assertions_missing_in_db: tuple[AssertionRecord, ...] = ()
 
     @property
     def ok(self) -> bool:
         """Both records agree, or no trace was expected and the database has the run."""
         if self.trace_expected and not self.trace_found:
             return False
-        return not (self.missing_in_db or self.missing_in_trace or self.mismatched)
+        return not (
+            self.missing_in_db or self.missing_in_trace or self.mismatched or self.run_missing_in_db
+        )
 
     @property
     def summary(self) -> str:
@@ -276,7 +289,7 @@ class Reconciliation:
         if not self.trace_found:
             if not self.trace_expected:
                 return (
-                    f"{head}: ok; trace not expected (sampled out), "
+                    f"{head}: ok; trace not expected (sampled out or never exported), "
                     f"{self.db_count} metrics in the database"
                 )
             return (
@@ -287,29 +300,36 @@ class Reconciliation:
             f"{len(self.matched)} matched, {len(self.missing_in_db)} missing in db, "
             f"{len(self.missing_in_trace)} missing in trace, {len(self.mismatched)} mismatched"
         )
+        if self.run_missing_in_db is not None:
+            counts += ", run record missing in db"
         verdict = "ok" if self.ok else "NOT OK"
-        hint = "; recover() writes the missing ones back" if self.missing_in_db else ""
+        hint = (
+            "; recover() writes the missing ones back"
+            if self.missing_in_db or self.run_missing_in_db
+            else ""
+        )
         return f"{head}: {verdict}; {counts} (trace from {self.trace_origin}){hint}"
 
     def __str__(self) -> str:
         return self.summary
 
     def recover(self, db: MetricDB) -> int:
-        """Write the metrics only the trace holds back to ``db``, under the run's id.
+        """Write what only the trace holds back to ``db``, under the run's id.
 
         Metrics keep their ids, and ones ``db`` already holds are skipped, so a second
-        call (or a call racing a late original write) writes nothing. Returns how many
+        call (or a call racing a late original write) writes nothing. A run whose final
+        record never reached the database gets it back from the trace, with its
+        assertion results, so `dqx runs` and `dqx alert` see it. Returns how many
         metrics were written.
         """
-        if not self.missing_in_db:
-            return 0
         present = {metric.id for metric in db.metrics_for_execution(self.execution_id)}
         todo = [metric for metric in self.missing_in_db if metric.id not in present]
-        if not todo:
-            return 0
-        written = db.persist(todo)
+        written = db.persist(todo) if todo else 0
         run = db.run(self.execution_id)
-        if run is not None:
+        if self.run_missing_in_db is not None and (run is None or run.status == "running"):
+            restored = replace(self.run_missing_in_db, metric_count=len(present) + written)
+            db.record_run(restored, self.assertions_missing_in_db)
+        elif run is not None and written:
             # The run record counted 0 metrics when the write failed; make it say what
             # the database now holds, keeping its assertion results.
             db.record_run(
@@ -360,7 +380,8 @@ def reconcile(db: MetricDB, execution_id: str, source: TraceSource) -> Reconcili
     execution_id = normalize_execution_id(execution_id)
     stored = {metric.id: metric for metric in db.metrics_for_execution(execution_id)}
     run = db.run(execution_id)
-    expected = run is None or run.trace_sampled is None or bool(run.trace_sampled)
+    # Sampled out, or known never to have reached the exporter's destination.
+    expected = run is None or (run.trace_sampled is not False and run.trace_exported is not False)
     trace = _fetch(source, execution_id)
     if trace is None:
         return Reconciliation(
@@ -392,4 +413,26 @@ def reconcile(db: MetricDB, execution_id: str, source: TraceSource) -> Reconcili
         trace_origin=trace.origin,
         db_count=len(stored),
         warnings=trace.warnings,
+        **_run_record_gap(trace, run, len(traced)),
     )
+
+
+def _run_record_gap(trace: Trace, run: RunRecord | None, metric_count: int) -> dict[str, Any]:
+    """The traced run and its assertions, when the database has no final record of it."""
+    root = trace.root
+    if root is None or (run is not None and run.status != "running"):
+        return {}
+    traced_run = run_from_root(
+        root.attributes,
+        execution_id=normalize_execution_id(trace.trace_id),
+        start_unix_nano=root.start_time_unix_nano,
+        end_unix_nano=root.end_time_unix_nano,
+        metric_count=metric_count,
+    )
+    if traced_run is None:
+        return {}
+    assertions = tuple(
+        assertion_from_event(event.attributes, where=f"trace {trace.trace_id}, span {span.name}")
+        for span, event in trace.events(ASSERTION_EVENT)
+    )
+    return {"run_missing_in_db": traced_run, "assertions_missing_in_db": assertions}

@@ -35,6 +35,7 @@ _RUN_STYLE: dict[RunStatus, str] = {
     "failed": "bold red",
     "persist_failed": "bold yellow",
     "error": "bold magenta",
+    "interrupted": "magenta",
 }
 
 

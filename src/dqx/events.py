@@ -22,7 +22,7 @@ from dqx.common import (
     canonical_json,
     identity_tags,
 )
-from dqx.records import ORIGINS, Metric, SuiteResult
+from dqx.records import ORIGINS, RUN_STATUSES, AssertionRecord, Metric, RunRecord, SuiteResult
 
 __all__ = [
     "ANALYZE_SPAN",
@@ -34,10 +34,12 @@ __all__ = [
     "ROOT_SPAN",
     "SUITE_NAME",
     "assertion_event",
+    "assertion_from_event",
     "metric_event",
     "metric_from_event",
     "outcome_attributes",
     "run_attributes",
+    "run_from_root",
 ]
 
 ROOT_SPAN = "dqx.suite.run"
@@ -183,3 +185,71 @@ def _value(attributes: Mapping[str, Any], where: str) -> float | None:
         return float(value)
     except (TypeError, ValueError) as exc:
         raise TraceReadError(f"{where}: {_VALUE} {value!r} is not a number") from exc
+
+
+def _time(unix_nano: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(unix_nano / 1e9, dt.UTC).replace(tzinfo=None)
+
+
+def run_from_root(
+    attributes: Mapping[str, Any],
+    *,
+    execution_id: str,
+    start_unix_nano: int,
+    end_unix_nano: int,
+    metric_count: int,
+) -> RunRecord | None:
+    """The run record a finished run's root span holds; None when it holds none (the
+    run broke before it was judged, or the span is not a dqx run's)."""
+    status = attributes.get("dqx.run.status")
+    suite = attributes.get(SUITE_NAME)
+    day = attributes.get("dqx.date")
+    if status not in RUN_STATUSES or not isinstance(suite, str) or not isinstance(day, str):
+        return None
+    try:
+        yyyy_mm_dd = dt.date.fromisoformat(day)
+    except ValueError:
+        return None
+    tags = {
+        key.removeprefix(_TAG_PREFIX): str(value)
+        for key, value in attributes.items()
+        if key.startswith(_TAG_PREFIX)
+    }
+    return RunRecord(
+        execution_id=execution_id,
+        suite=suite,
+        yyyy_mm_dd=yyyy_mm_dd,
+        tags=tags,
+        started=_time(start_unix_nano),
+        finished=_time(end_unix_nano) if end_unix_nano else None,
+        status=str(status),
+        trace_sampled=True,
+        metric_count=metric_count,
+        assertions_ok=int(attributes.get("dqx.assertion.ok", 0)),
+        assertions_failed=int(attributes.get("dqx.assertion.failure", 0)),
+        assertions_error=int(attributes.get("dqx.assertion.error", 0)),
+        trace_exported=True,
+    )
+
+
+def assertion_from_event(attributes: Mapping[str, Any], *, where: str) -> AssertionRecord:
+    """The assertion result a ``dqx.assertion`` event records."""
+
+    def text_of(key: str) -> str:
+        value = attributes.get(key)
+        if value is None:
+            raise TraceReadError(f"{where}: {ASSERTION_EVENT} event without {key}")
+        return str(value)
+
+    value = attributes.get("dqx.assertion.value")
+    message = attributes.get("dqx.assertion.message")
+    return AssertionRecord(
+        check=text_of("dqx.check.name"),
+        assertion=text_of("dqx.assertion.name"),
+        severity=text_of("dqx.assertion.severity"),
+        status=text_of("dqx.assertion.status"),
+        value=None if value is None or isinstance(value, bool) else float(value),
+        message=str(message) if message else None,
+        expression=text_of("dqx.assertion.expression"),
+        bound=str(attributes.get("dqx.assertion.bound", "")),
+    )

@@ -52,10 +52,20 @@ Origin: TypeAlias = Literal["computed", "history"]
 ORIGINS: tuple[Origin, ...] = ("computed", "history")
 
 #: ``running`` while it runs; ``passed`` (every assertion OK), ``failed`` (one was
-#: not), ``persist_failed`` (its metrics are only in the trace) or ``error`` (it
-#: broke and raised to the caller).
-RunStatus: TypeAlias = Literal["running", "passed", "failed", "persist_failed", "error"]
-RUN_STATUSES: tuple[RunStatus, ...] = ("running", "passed", "failed", "persist_failed", "error")
+#: not), ``persist_failed`` (its metrics are only in the trace), ``error`` (it broke
+#: and raised to the caller) or ``interrupted`` (Ctrl-C, SIGTERM, or reaped as stale
+#: after its process died).
+RunStatus: TypeAlias = Literal[
+    "running", "passed", "failed", "persist_failed", "error", "interrupted"
+]
+RUN_STATUSES: tuple[RunStatus, ...] = (
+    "running",
+    "passed",
+    "failed",
+    "persist_failed",
+    "error",
+    "interrupted",
+)
 ASSERTION_STATUSES: tuple[AssertionStatus, ...] = ("OK", "FAILURE", "ERROR")
 
 
@@ -177,6 +187,10 @@ class RunRecord:
     assertions_ok: int = 0
     assertions_failed: int = 0
     assertions_error: int = 0
+    #: False when the run's spans could not be exported; None when nobody checked.
+    trace_exported: bool | None = None
+    #: Why the run ended as it did (interrupted, reaped, a failed write), if known.
+    message: str | None = None
 
     @property
     def counts(self) -> dict[str, int]:

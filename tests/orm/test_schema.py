@@ -11,12 +11,13 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, text
+from alembic.script import ScriptDirectory
+from sqlalchemy import create_engine, inspect, text
 
 from dqx.common import StoreError, new_execution_id
 from dqx.orm.models import Base
 from dqx.orm.repositories import Metric, MetricDB
-from dqx.orm.schema import current_revision, head_revision
+from dqx.orm.schema import VERSION_TABLE, current_revision, head_revision, migration_config
 
 DAY = dt.date(2024, 3, 10)
 WORKERS = 4
@@ -29,7 +30,8 @@ def _metric(execution_id: str, name: str = "num_rows()") -> Metric:
 def test_migrated_schema_equals_the_models(db: MetricDB) -> None:
     db.ensure_schema()
     with db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        options = {"compare_type": True, "version_table": VERSION_TABLE}
+        context = MigrationContext.configure(connection, opts=options)
         assert compare_metadata(context, Base.metadata) == []
         assert current_revision(connection) == head_revision()
 
@@ -61,14 +63,36 @@ def test_opening_touches_nothing_until_first_use(tmp_path: Path) -> None:
     assert path.exists()
 
 
+def _database_at(url: str, revision: str, *, version_table: str) -> None:
+    """A database as an older dqx left it: its tables at ``revision``."""
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        command.upgrade(migration_config(connection), revision)
+        connection.execute(text(f"DROP TABLE {VERSION_TABLE}"))
+        if version_table:
+            context = MigrationContext.configure(connection, opts={"version_table": version_table})
+            context.stamp(ScriptDirectory.from_config(migration_config()), revision)
+    engine.dispose()
+
+
 def test_a_database_from_before_migrations_is_adopted_with_its_rows(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'old.db'}"
-    engine = create_engine(url)
-    Base.metadata.create_all(engine)
+    _database_at(url, "0001", version_table="")
     run = new_execution_id()
-    MetricDB(engine).persist([_metric(run)])
+    engine = create_engine(url)
     with engine.begin() as connection:
-        connection.execute(text("DROP TABLE alembic_version"))
+        connection.execute(
+            text(
+                "INSERT INTO dq_metric (id, kind, parameters, name, dataset, yyyy_mm_dd, tags, "
+                "identity, value, execution_id, origin, created) VALUES ('a' || :r, 'num_rows', "
+                "'{}', 'num_rows()', 'orders', '2024-03-10', '{}', 'x', 7.0, :r, 'computed', "
+                "'2024-03-10 00:00:00')"
+            ),
+            {"r": run},
+        )
     engine.dispose()
 
     db = MetricDB(url)
@@ -87,12 +111,49 @@ def test_foreign_tables_of_the_same_name_are_refused(tmp_path: Path) -> None:
         MetricDB(url).runs()
 
 
+def test_a_revision_an_older_dqx_kept_in_alembic_version_moves_to_dqx_own_table(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    _database_at(url, "0001", version_table="alembic_version")
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        # The application's own migrations share the database and alembic's table.
+        connection.execute(text("INSERT INTO alembic_version (version_num) VALUES ('ae1027a6')"))
+    engine.dispose()
+
+    db = MetricDB(url)
+    assert db.runs() == []
+    with db.engine.connect() as connection:
+        assert current_revision(connection) == head_revision()
+        legacy = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+        assert legacy == [("ae1027a6",)]  # the application's revision, untouched
+        columns = {c["name"] for c in inspect(connection).get_columns("dq_run")}
+        assert {"trace_exported", "message"} <= columns
+
+
+def test_an_applications_alembic_history_does_not_stop_dqx(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'app.db'}"
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE alembic_version (version_num VARCHAR(32))"))
+        connection.execute(text("INSERT INTO alembic_version VALUES ('f00dcafe')"))
+        connection.execute(text("CREATE TABLE orders (id INTEGER)"))
+    engine.dispose()
+    db = MetricDB(url)
+    db.persist([_metric(new_execution_id())])
+    with db.engine.connect() as connection:
+        assert connection.execute(text("SELECT version_num FROM alembic_version")).all() == [
+            ("f00dcafe",)
+        ]
+
+
 def test_a_schema_from_a_newer_dqx_is_refused(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'newer.db'}"
     MetricDB(url).runs()
     engine = create_engine(url)
     with engine.begin() as connection:
-        connection.execute(text("UPDATE alembic_version SET version_num = '9999'"))
+        connection.execute(text(f"UPDATE {VERSION_TABLE} SET version_num = '9999'"))
     engine.dispose()
     with pytest.raises(StoreError, match=r"revision '9999'.*newer dqx"):
         MetricDB(url).persist([_metric(new_execution_id())])
@@ -144,7 +205,7 @@ def test_processes_creating_the_schema_at_once_all_succeed(
     db = MetricDB(url)
     try:
         with db.engine.connect() as connection:
-            versions = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+            versions = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).all()
             assert versions == [(head_revision(),)]
         assert sorted(len(db.metrics_for_execution(run)) for run in runs) == [1] * WORKERS
     finally:

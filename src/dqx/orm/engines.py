@@ -15,9 +15,21 @@ from sqlalchemy.pool import StaticPool
 
 from dqx.common import StoreError
 
-__all__ = ["BUSY_TIMEOUT_MS", "engine_for", "hide_password", "scrub", "secrets_of"]
+__all__ = [
+    "BUSY_TIMEOUT_MS",
+    "DEFAULT_TIMEOUT",
+    "engine_for",
+    "hide_password",
+    "scrub",
+    "secrets_of",
+]
 
 BUSY_TIMEOUT_MS = 60_000
+#: Seconds a PostgreSQL statement of dqx's may wait for a lock (lock_timeout).
+DEFAULT_TIMEOUT = 30.0
+#: statement_timeout is this many times the lock timeout: a guard against runaways,
+#: not a limit a healthy history read or metric write comes near.
+STATEMENT_TIMEOUT_FACTOR = 10
 
 
 def _sqlite_engine(url: URL) -> Engine:
@@ -69,8 +81,20 @@ def _use_wal(cursor: Any) -> None:
         time.sleep(0.01)
 
 
-def engine_for(url_or_engine: str | URL | Engine) -> Engine:
+def engine_for(
+    url_or_engine: str | URL | Engine, *, schema: str | None = None, timeout: float | None = None
+) -> Engine:
+    """The engine for a URL, or the caller's Engine as it is.
+
+    On PostgreSQL, ``schema`` keeps dqx's tables in that schema and ``timeout`` (seconds)
+    bounds every lock wait; an Engine the caller built is theirs to configure.
+    """
     if isinstance(url_or_engine, Engine):
+        if schema is not None or timeout is not None:
+            raise StoreError(
+                "MetricDB(engine, schema=..., timeout=...): an Engine you built is used as it "
+                "is; pass a URL to let dqx set the schema and timeouts on its connections"
+            )
         return url_or_engine
     if not isinstance(url_or_engine, str | URL) or not str(url_or_engine):
         raise StoreError(
@@ -83,13 +107,46 @@ def engine_for(url_or_engine: str | URL | Engine) -> Engine:
             # dqx depends on psycopg 3, not SQLAlchemy's default psycopg2.
             url = url.set(drivername="postgresql+psycopg")
         if url.get_backend_name() == "sqlite":
+            if schema is not None:
+                raise StoreError(
+                    f"MetricDB(..., schema={schema!r}): schemas are PostgreSQL's; a SQLite "
+                    "file keeps dqx's tables in itself"
+                )
             return _sqlite_engine(url)
-        return create_engine(url, pool_pre_ping=True)
+        engine = create_engine(url, pool_pre_ping=True)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
         raise StoreError(
             f"cannot open metric database {hide_password(url_or_engine)}: "
             f"{type(exc).__name__}: {scrub(str(exc), secrets_of(url_or_engine))}"
         ) from None
+    if engine.dialect.name == "postgresql":
+        _configure_postgres(engine, url, schema, DEFAULT_TIMEOUT if timeout is None else timeout)
+    return engine
+
+
+def _configure_postgres(engine: Engine, url: URL, schema: str | None, timeout: float) -> None:
+    if not timeout > 0:
+        raise StoreError(f"MetricDB(..., timeout={timeout!r}): the timeout must be > 0 seconds")
+    # Settings the URL already makes (?options=-c lock_timeout=...) are the user's word.
+    given = str(url.query.get("options", ""))
+    settings: list[tuple[str, str]] = []
+    if "lock_timeout" not in given:
+        settings.append(("lock_timeout", f"{int(timeout * 1000)}ms"))
+    if "statement_timeout" not in given:
+        settings.append(
+            ("statement_timeout", f"{int(timeout * 1000) * STATEMENT_TIMEOUT_FACTOR}ms")
+        )
+    quoted_schema = engine.dialect.identifier_preparer.quote(schema) if schema else None
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        with dbapi_connection.cursor() as cursor:
+            for name, value in settings:
+                cursor.execute("SELECT set_config(%s, %s, false)", (name, value))
+            if quoted_schema is not None:
+                cursor.execute(f"SET search_path TO {quoted_schema}")
+        # A SET inside a transaction that is rolled back is undone: keep it.
+        dbapi_connection.commit()
 
 
 def hide_password(url: str | URL) -> str:

@@ -83,10 +83,14 @@ class RunRow(Base):
     # One of dqx.records.RUN_STATUSES.
     status: Mapped[str] = mapped_column(String(16))
     trace_sampled: Mapped[bool | None]
+    # False when the run's spans could not be exported; None when nobody checked.
+    trace_exported: Mapped[bool | None]
     metric_count: Mapped[int]
     assertions_ok: Mapped[int]
     assertions_failed: Mapped[int]
     assertions_error: Mapped[int]
+    # Why the run ended as it did, when that is not in its assertions.
+    message: Mapped[str | None]
 
     __table_args__ = (Index(None, "suite", "yyyy_mm_dd"),)
 

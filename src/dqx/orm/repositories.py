@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import asdict
@@ -23,6 +24,7 @@ from sqlalchemy import (
     func,
     insert,
     select,
+    text,
     type_coerce,
 )
 from sqlalchemy.dialects.postgresql import JSONB
@@ -70,6 +72,27 @@ log = get_logger(__name__)
 
 # SQLite allows 32766 bound variables per statement; stay far below on every backend.
 _CHUNK = 500
+#: A run still "running" this long after it started is taken for dead (reap_stale).
+STALE_AFTER = dt.timedelta(hours=6)
+# A metric write that timed out waiting for a lock is tried this often in all.
+_WRITE_ATTEMPTS = 3
+_WRITE_BACKOFF = 0.5
+# What PostgreSQL and SQLite say when a statement gave up waiting for another's lock.
+_WAIT_MARKERS = (
+    "lock timeout",
+    "canceling statement due to lock timeout",
+    "deadlock detected",
+    "could not serialize",
+    "database is locked",
+)
+
+
+def _waited(exc: StoreError) -> bool:
+    cause = exc.__cause__
+    code = getattr(getattr(cause, "orig", None), "sqlstate", None)
+    if code in ("55P03", "40P01", "40001"):
+        return True
+    return any(marker in str(exc).lower() for marker in _WAIT_MARKERS)
 
 
 class MetricDB:
@@ -79,10 +102,25 @@ class MetricDB:
     PostgreSQL URLs use psycopg 3 (``postgresql://`` is read as ``postgresql+psycopg://``).
     On SQLite files dqx turns on WAL and a busy timeout, so several processes can write
     to one file; an Engine passed in is used as it is.
+
+    On PostgreSQL, ``schema="dq"`` keeps dqx's tables (and its migration history) in
+    that schema, created if missing; ``timeout`` (seconds, default 30) bounds how long
+    a statement waits for a lock another connection holds (``lock_timeout``; the
+    ``statement_timeout`` is ten times it). A write that times out is retried with
+    backoff, then fails with a StoreError naming the wait.
     """
 
-    def __init__(self, url_or_engine: str | URL | Engine) -> None:
-        self._engine = engine_for(url_or_engine)
+    def __init__(
+        self,
+        url_or_engine: str | URL | Engine,
+        *,
+        schema: str | None = None,
+        timeout: float | None = None,
+    ) -> None:
+        if schema is not None and (not isinstance(schema, str) or not schema.strip()):
+            raise StoreError(f"MetricDB(..., schema=...) needs a schema name, got {schema!r}")
+        self._engine = engine_for(url_or_engine, schema=schema, timeout=timeout)
+        self._schema = schema
         self._secrets = secrets_of(self._engine.url)
         self._schema_ready = False
         self._schema_lock = threading.Lock()
@@ -112,8 +150,16 @@ class MetricDB:
             if self._schema_ready:
                 return
             with self._errors("create or migrate its schema"):
+                if self._schema is not None:
+                    self._create_schema(self._schema)
                 ensure_schema(self._engine)
             self._schema_ready = True
+
+    def _create_schema(self, schema: str) -> None:
+        quoted = self._engine.dialect.identifier_preparer.quote(schema)
+        with self._engine.connect() as connection:
+            connection.execute(text(f"CREATE SCHEMA IF NOT EXISTS {quoted}"))
+            connection.commit()
 
     @contextmanager
     def _errors(self, doing: str) -> Iterator[None]:
@@ -150,10 +196,31 @@ class MetricDB:
         rows = [metric_row(metric, checked) for metric in metrics]
         if not rows:
             return 0
-        with self._errors(f"persist {len(rows)} metrics"), self._session(write=True) as session:
-            # One executemany: SQLite runs it as a prepared loop, psycopg 3 pipelines it.
-            session.connection().execute(insert(MetricRow), rows)
-        return len(rows)
+        for attempt in range(1, _WRITE_ATTEMPTS + 1):
+            try:
+                with (
+                    self._errors(f"persist {len(rows)} metrics"),
+                    self._session(write=True) as session,
+                ):
+                    # One executemany: SQLite runs it as a prepared loop, psycopg 3
+                    # pipelines it.
+                    session.connection().execute(insert(MetricRow), rows)
+                return len(rows)
+            except StoreError as exc:
+                if attempt == _WRITE_ATTEMPTS or not _waited(exc):
+                    raise
+                delay = _WRITE_BACKOFF * 2 ** (attempt - 1)
+                log.warning(
+                    "persisting %d metrics waited too long for a lock (attempt %d of %d); "
+                    "retrying in %.1fs: %s",
+                    len(rows),
+                    attempt,
+                    _WRITE_ATTEMPTS,
+                    delay,
+                    exc,
+                )
+                time.sleep(delay)
+        raise AssertionError("unreachable: the last attempt returns or raises")
 
     def record_run(self, run: RunRecord, assertions: Sequence[AssertionRecord] = ()) -> None:
         """Write or update a run's record and replace its assertion results."""
@@ -167,6 +234,28 @@ class MetricDB:
                     insert(AssertionRow),
                     [{"execution_id": execution_id, **asdict(a)} for a in assertions],
                 )
+
+    def reap_stale(self, older_than: dt.timedelta = STALE_AFTER) -> list[RunRecord]:
+        """Record runs still ``running`` after ``older_than`` as ``interrupted``.
+
+        A process killed outright (SIGKILL, a lost machine) cannot finish its record;
+        this says so, with the reason, instead of leaving it running forever. Returns
+        the runs it changed.
+        """
+        if not isinstance(older_than, dt.timedelta) or older_than <= dt.timedelta(0):
+            raise StoreError(f"reap_stale needs a positive timedelta, got {older_than!r}")
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        cutoff = now - older_than
+        message = (
+            f"reaped as stale: still running {older_than} after it started; its process "
+            "ended without recording how the run finished"
+        )
+        stale = (RunRow.status == "running") & (RunRow.started < cutoff)
+        with self._errors("reap stale runs"), self._session(write=True) as session:
+            rows = list(session.scalars(select(RunRow).where(stale)))
+            for row in rows:
+                row.status, row.finished, row.message = "interrupted", now, message
+            return [run_from_row(row) for row in rows]
 
     def delete_before(self, day: dt.date) -> int:
         """Delete metrics dated before ``day``, and runs about dates before it with their

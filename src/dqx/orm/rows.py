@@ -52,6 +52,8 @@ def run_from_row(row: RunRow) -> RunRecord:
         assertions_ok=row.assertions_ok,
         assertions_failed=row.assertions_failed,
         assertions_error=row.assertions_error,
+        trace_exported=row.trace_exported,
+        message=row.message,
     )
 
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HEAD_REVISION",
+    "VERSION_TABLE",
     "current_revision",
     "ensure_schema",
     "head_revision",
@@ -36,7 +37,11 @@ __all__ = [
 #: The newest packaged revision. Kept here so that opening a current database costs
 #: one SELECT and no alembic import (~0.1 s of every CLI run); a test checks it
 #: against the migration scripts.
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
+#: dqx's own alembic version table: an application that migrates the same database
+#: with alembic keeps ``alembic_version`` to itself.
+VERSION_TABLE = "dqx_alembic_version"
+_LEGACY_VERSION_TABLE = "alembic_version"
 
 # Records logged during a run carry its execution id.
 log = get_logger(__name__)
@@ -84,19 +89,20 @@ def head_revision() -> str:
 
 
 def current_revision(connection: Connection) -> str | None:
-    """The revision the database is at; None for a database alembic never touched."""
+    """The revision the database is at; None for a database dqx never migrated."""
     from alembic.runtime.migration import MigrationContext
 
-    return MigrationContext.configure(connection).get_current_revision()
+    context = MigrationContext.configure(connection, opts={"version_table": VERSION_TABLE})
+    return context.get_current_revision()
 
 
 def _is_current(engine: Engine) -> bool:
     # Fast path without alembic: a database at head has exactly this one version row.
     try:
         with engine.connect() as connection:
-            if not inspect(connection).has_table("alembic_version"):
+            if not inspect(connection).has_table(VERSION_TABLE):
                 return False
-            versions = connection.execute(text("SELECT version_num FROM alembic_version")).all()
+            versions = connection.execute(text(f"SELECT version_num FROM {VERSION_TABLE}")).all()
     except SQLAlchemyError:
         return False
     return [row[0] for row in versions] == [HEAD_REVISION]
@@ -111,7 +117,7 @@ def ensure_schema(engine: Engine) -> None:
     script = ScriptDirectory.from_config(migration_config())
     head = script.get_current_head()
     with engine.connect() as connection:
-        current = current_revision(connection)
+        current = current_revision(connection) or _legacy_revision(connection, script)
     if current == head:
         return
     if current is not None:
@@ -142,6 +148,8 @@ def _migrate(engine: Engine, script: ScriptDirectory) -> None:
         current = current_revision(connection)
         if current == head:
             return
+        if current is None and _legacy_revision(connection, script) is not None:
+            current = _move_legacy_version(connection, script)
         if current is None and _has_dqx_tables(connection):
             _adopt(connection)
         else:
@@ -163,6 +171,36 @@ def _known(script: ScriptDirectory, current: str | None, head: str | None) -> No
             f"of dqx does not know (its newest is {head!r}); it was migrated by a newer dqx: "
             "upgrade dqx to use it"
         ) from None
+
+
+def _legacy_revision(connection: Connection, script: ScriptDirectory) -> str | None:
+    """A dqx revision recorded in alembic's default table by dqx before 0002."""
+    if not inspect(connection).has_table(_LEGACY_VERSION_TABLE):
+        return None
+    rows = connection.execute(text(f"SELECT version_num FROM {_LEGACY_VERSION_TABLE}")).all()
+    known = {revision.revision for revision in script.walk_revisions()}
+    ours = [row[0] for row in rows if row[0] in known]
+    return ours[0] if len(ours) == 1 and _has_dqx_tables(connection) else None
+
+
+def _move_legacy_version(connection: Connection, script: ScriptDirectory) -> str | None:
+    # dqx once kept its revision in alembic_version, which an application's own
+    # migrations share: move it to dqx's table, leaving any other row where it is.
+    revision = _legacy_revision(connection, script)
+    if revision is None:
+        return None
+    from alembic import command
+
+    log.info("moving dqx's schema revision %s to %s", revision, VERSION_TABLE)
+    command.stamp(migration_config(connection), revision)
+    connection.execute(
+        text(f"DELETE FROM {_LEGACY_VERSION_TABLE} WHERE version_num = :revision"),
+        {"revision": revision},
+    )
+    left = connection.execute(text(f"SELECT COUNT(*) FROM {_LEGACY_VERSION_TABLE}")).scalar()
+    if not left:
+        connection.execute(text(f"DROP TABLE {_LEGACY_VERSION_TABLE}"))
+    return revision
 
 
 def _has_dqx_tables(connection: Connection) -> bool:

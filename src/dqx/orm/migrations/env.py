@@ -15,6 +15,7 @@ from alembic import context
 from sqlalchemy import Connection, create_engine
 
 from dqx.orm.models import Base
+from dqx.orm.schema import VERSION_TABLE
 
 
 def _migrate(connection: Connection) -> None:
@@ -24,6 +25,7 @@ def _migrate(connection: Connection) -> None:
         # SQLite cannot ALTER most things in place; batch mode copies the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        version_table=VERSION_TABLE,
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -1,0 +1,127 @@
+"""A run's record never lies: a final write that fails raises, the trace restores the
+record with its assertions, and runs whose process died are reaped as interrupted."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from traces.backends import DAY, Traced, orders, orders_check
+
+from dqx import ResultKey, VerificationSuite, reconcile
+from dqx.alerts import alert_for_run
+from dqx.common import PersistError, new_execution_id
+from dqx.orm.repositories import MetricDB, RunRecord
+from dqx.traces import InMemoryTraceSource
+
+DAY_KEY = ResultKey(DAY, {"env": "test"})
+
+# The final write replaces the "running" marker: refuse any other status, as a full
+# disk or a terminated backend would refuse that one write.
+_FAIL_FINAL_RECORD = {
+    "sqlite": [
+        "CREATE TRIGGER dqx_no_final BEFORE UPDATE ON dq_run WHEN NEW.status <> 'running' "
+        "BEGIN SELECT RAISE(ABORT, 'database or disk is full (simulated)'); END",
+    ],
+    "postgresql": [
+        "CREATE FUNCTION dqx_no_final() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'could not extend file (simulated)'; END $$",
+        "CREATE TRIGGER dqx_no_final BEFORE UPDATE ON dq_run FOR EACH ROW "
+        "WHEN (NEW.status <> 'running') EXECUTE FUNCTION dqx_no_final()",
+    ],
+}
+_HEAL = {
+    "sqlite": ["DROP TRIGGER dqx_no_final"],
+    "postgresql": ["DROP TRIGGER dqx_no_final ON dq_run", "DROP FUNCTION dqx_no_final()"],
+}
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetricDB]:
+    url = (
+        f"sqlite:///{tmp_path / 'dqx.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    store = MetricDB(url)
+    store.ensure_schema()
+    yield store
+    store.dispose()
+
+
+def _execute(db: MetricDB, statements: list[str]) -> None:
+    with db.engine.begin() as connection:
+        for statement in statements:
+            connection.execute(text(statement))
+
+
+def test_a_failed_final_record_raises_and_recovery_restores_the_run_and_its_assertions(
+    db: MetricDB,
+) -> None:
+    traced = Traced()
+    backend = db.engine.dialect.name
+    _execute(db, _FAIL_FINAL_RECORD[backend])
+    suite = VerificationSuite([orders_check], db, "Orders", tracer_provider=traced.provider)
+    with pytest.raises(PersistError, match="its run record could not be written") as raised:
+        suite.run([orders()], DAY_KEY)
+    result = raised.value.result
+    assert result is not None and result.execution_id == suite.execution_id
+    assert [r.assertion for r in result.results] == [r.assertion for r in suite.collect_results()]
+    assert f"dqx reconcile {suite.execution_id} --recover" in str(raised.value)
+    # The metrics made it; the record still says running, with no assertion rows.
+    assert len(db.metrics_for_execution(suite.execution_id)) == len(result.metrics)
+    stuck = db.run(suite.execution_id)
+    assert stuck is not None and stuck.status == "running"
+    assert db.assertions(suite.execution_id) == []
+
+    _execute(db, _HEAL[backend])
+    rec = reconcile(db, suite.execution_id, InMemoryTraceSource(traced.exporter))
+    assert not rec.ok and rec.run_missing_in_db is not None
+    assert "run record missing in db" in rec.summary
+    assert rec.recover(db) == 0  # every metric was already there
+
+    restored = db.run(suite.execution_id)
+    assert restored is not None
+    assert (restored.status, restored.suite, restored.yyyy_mm_dd, restored.tags) == (
+        result.status,
+        "Orders",
+        DAY,
+        {"env": "test"},
+    )
+    assert restored.metric_count == len(result.metrics)
+    assert (restored.assertions_ok, restored.assertions_failed, restored.assertions_error) == (
+        result.counts()["OK"],
+        result.counts()["FAILURE"],
+        result.counts()["ERROR"],
+    )
+    assert [(a.assertion, a.status, a.value) for a in db.assertions(suite.execution_id)] == [
+        (r.assertion, r.status, r.number) for r in result.results
+    ]
+    # What an on-call engineer reads now sees the run's failures.
+    failed = {f.assertion for f in alert_for_run(db, suite.execution_id).failures}
+    assert failed == {r.assertion for r in result.results if r.status != "OK"}
+    assert reconcile(db, suite.execution_id, InMemoryTraceSource(traced.exporter)).ok
+    traced.provider.shutdown()
+
+
+def test_runs_left_running_by_a_dead_process_are_reaped_as_interrupted(db: MetricDB) -> None:
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    dead, alive, done = new_execution_id(), new_execution_id(), new_execution_id()
+    for execution_id, started, status in (
+        (dead, now - dt.timedelta(hours=7), "running"),
+        (alive, now - dt.timedelta(minutes=5), "running"),
+        (done, now - dt.timedelta(hours=9), "passed"),
+    ):
+        db.record_run(RunRecord(execution_id, "Orders", DAY, {}, started, None, status, True, 0))
+
+    reaped = db.reap_stale(dt.timedelta(hours=6))
+
+    assert [run.execution_id for run in reaped] == [dead]
+    record = db.run(dead)
+    assert record is not None and record.status == "interrupted"
+    assert record.finished is not None and record.message and "stale" in record.message
+    assert [db.run(x).status for x in (alive, done)] == ["running", "passed"]  # type: ignore[union-attr]
+    assert db.reap_stale(dt.timedelta(hours=6)) == []  # nothing left to reap
