@@ -26,6 +26,7 @@ from dqx.common import (
     PersistError,
     ResultKey,
     SuiteStateError,
+    checked_text,
     is_internal_tag,
     new_execution_id,
 )
@@ -72,6 +73,7 @@ class VerificationSuite:
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise DefinitionError(f"a suite needs a non-empty name, got {name!r}")
+        checked_text(name, "the suite name")
         self._checks = _checked_checks(checks, name)
         if not isinstance(db, MetricStore):
             raise DefinitionError(

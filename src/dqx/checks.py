@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, overload
 
-from dqx.common import DefinitionError, ResultKey, Severity, validate_severity
+from dqx.common import DefinitionError, ResultKey, Severity, checked_text, validate_severity
 from dqx.evaluator import Comparison
 from dqx.provider import Const, Expr, MetricProvider, as_expr
 
@@ -68,6 +68,7 @@ def check(
         check_name = name if name is not None else function.__name__
         if not isinstance(check_name, str) or not check_name.strip():
             raise DefinitionError(f"check name must be a non-empty string, got {check_name!r}")
+        checked_text(check_name, "the check name")
         checked = validate_severity(severity, where=f"check {check_name!r}")
         dataset_names: tuple[str, ...] | None = None
         if datasets is not None:
@@ -77,6 +78,8 @@ def check(
                     f"check {check_name!r}: datasets must be a non-empty list of names, "
                     f"got {datasets!r}"
                 )
+            for dataset in dataset_names:
+                checked_text(dataset, f"check {check_name!r}: dataset name")
         return Check(function, check_name, checked, dataset_names)
 
     if fn is not None:
@@ -155,6 +158,7 @@ class AssertionDraft:
                 f"assertion in check {self._ctx.check_name!r} needs a non-empty name, got {name!r}",
                 check=self._ctx.check_name,
             )
+        checked_text(name, f"assertion name in check {self._ctx.check_name!r}")
         chosen = self._ctx._check.severity if severity is None else severity
         checked = validate_severity(
             chosen, where=f"assertion {name!r} in check {self._ctx.check_name!r}"

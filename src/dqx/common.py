@@ -45,6 +45,7 @@ __all__ = [
     "Tags",
     "TraceReadError",
     "canonical_json",
+    "checked_text",
     "identity_tags",
     "is_internal_tag",
     "new_execution_id",
@@ -158,6 +159,44 @@ def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+#: Longest name (suite, check, assertion, dataset, tag key) dqx stores: every backend
+#: indexes names, and PostgreSQL's index entries hold at most ~2.7 kB (4 bytes a
+#: character at worst in UTF-8).
+NAME_LIMIT = 256
+#: Longest tag value.
+TAG_VALUE_LIMIT = 1024
+
+
+def checked_text(
+    value: object, what: str, *, limit: int | None = NAME_LIMIT, allow_empty: bool = False
+) -> str:
+    """``value`` if every backend can store it; a DefinitionError naming ``what`` if not.
+
+    One rule for SQLite and PostgreSQL alike, applied before any scan: a string, no NUL
+    (PostgreSQL text and JSONB refuse it), no lone surrogate (UTF-8 cannot encode it;
+    it is what undecodable bytes on a command line become), and at most ``limit``
+    characters.
+    """
+    if not isinstance(value, str) or not (value or allow_empty):
+        raise DefinitionError(f"{what} must be a non-empty string, got {value!r}")
+    if "\x00" in value:
+        raise DefinitionError(
+            f"{what} {value!r} contains a NUL character; PostgreSQL cannot store it"
+        )
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise DefinitionError(
+            f"{what} {value!r} is not valid Unicode (a lone surrogate, as undecodable "
+            "bytes become); pass UTF-8 text"
+        ) from None
+    if limit is not None and len(value) > limit:
+        raise DefinitionError(
+            f"{what} is {len(value)} characters long ({value[:40]!r}...); the limit is {limit}"
+        )
+    return value
+
+
 def is_internal_tag(key: str) -> bool:
     return key.startswith(INTERNAL_TAG_PREFIX)
 
@@ -178,6 +217,7 @@ def _freeze_tags(tags: Mapping[str, Any] | None) -> tuple[tuple[str, str], ...]:
     for key, value in tags.items():
         if not isinstance(key, str) or not key:
             raise DefinitionError(f"tag keys must be non-empty strings, got {key!r}")
+        checked_text(key, "tag key")
         if is_internal_tag(key) and key != EXECUTION_ID_TAG:
             raise DefinitionError(
                 f"tag key {key!r} is reserved: keys starting with {INTERNAL_TAG_PREFIX!r} "
@@ -185,6 +225,7 @@ def _freeze_tags(tags: Mapping[str, Any] | None) -> tuple[tuple[str, str], ...]:
             )
         if not isinstance(value, str):
             raise DefinitionError(f"tag {key!r} must have a string value, got {value!r}")
+        checked_text(value, f"the value of tag {key!r}", limit=TAG_VALUE_LIMIT, allow_empty=True)
         if key == EXECUTION_ID_TAG and not (
             len(value) == 32 and all(ch in "0123456789abcdef" for ch in value)
         ):

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from dqx.analyzer import validate_specs
 from dqx.checks import Assertion, Check, Context
-from dqx.common import DefinitionError, DQXError, ResultKey
+from dqx.common import DefinitionError, DQXError, ResultKey, checked_text
 from dqx.datasource import DataSource
 from dqx.evaluator import Comparison
 from dqx.provider import ExtendedSymbol, MetricProvider, MetricSymbol
@@ -47,6 +47,7 @@ def index_sources(datasources: Iterable[DataSource]) -> dict[str, DataSource]:
     for source in datasources:
         if not isinstance(source, DataSource):
             raise DefinitionError(f"run() takes data sources, got {type(source).__name__}")
+        checked_text(source.name, "the data source name")
         if source.name in sources:
             raise DefinitionError(f"two data sources are named {source.name!r}")
         sources[source.name] = source
@@ -131,12 +132,15 @@ def make_plan(
                 # Validated per assertion, so a bad column names where it was written.
                 try:
                     validate_specs(sources[base.dataset], [base.spec], where=where)
+                    # Parameters go into the store as they are (custom_sql text,
+                    # count_values values): the rule for names, without the length limit.
+                    _check_storable(base.spec.parameters, f"{leaf} in {where}: the value")
+                    lags = leaf.base_lags() if isinstance(leaf, ExtendedSymbol) else (leaf.lag,)
+                    days = {_day(key, n, leaf, where) for n in lags}
                 except DefinitionError as exc:
                     exc.check = assertion.check.name
                     raise
-                lags = leaf.base_lags() if isinstance(leaf, ExtendedSymbol) else (leaf.lag,)
-                wanted = needs.setdefault(base.dataset, set())
-                wanted.update((base.spec, key.yyyy_mm_dd - dt.timedelta(days=n)) for n in lags)
+                needs.setdefault(base.dataset, set()).update((base.spec, day) for day in days)
                 if isinstance(leaf, ExtendedSymbol):
                     extended.setdefault((leaf.spec, base.dataset, base.lag), leaf)
     return Plan(
@@ -145,6 +149,28 @@ def make_plan(
         {dataset: frozenset(pairs) for dataset, pairs in needs.items()},
         tuple(extended.values()),
     )
+
+
+def _check_storable(value: object, what: str) -> None:
+    if isinstance(value, str):
+        checked_text(value, what, limit=None, allow_empty=True)
+    elif isinstance(value, dict):
+        for item in value.values():
+            _check_storable(item, what)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _check_storable(item, what)
+
+
+def _day(key: ResultKey, lag: int, leaf: Leaf, where: str) -> dt.date:
+    try:
+        return key.yyyy_mm_dd - dt.timedelta(days=lag)
+    except OverflowError:
+        raise DefinitionError(
+            f"{leaf} in {where} reads the day {lag} day(s) before {key.yyyy_mm_dd}, "
+            "which is before the first day a date can hold (0001-01-01)",
+            metric=leaf.name,
+        ) from None
 
 
 def _known_dataset(dataset: str, sources: Mapping[str, DataSource], where: str) -> str:

@@ -473,7 +473,7 @@ def test_a_failed_write_of_an_unsampled_run_does_not_promise_a_trace(db: MetricD
         suite.run([orders()], ResultKey(DAY))
 
     message = str(raised.value)
-    assert "not recorded" in message and "db.persist(suite.result.metrics)" in message
+    assert "not recorded" in message and "db.persist(error.result.metrics)" in message
     assert "reconcile" not in message
     assert len(suite.collect_results()) == 3
 
