@@ -160,12 +160,12 @@ class Analyzer:
         if counted is not None:
             selections.append(exp.alias_(exp.Count(this=exp.Star()), _ROWS_ALIAS, quoted=True))
         for index, spec in enumerate(specs):
-            aggregate = spec.aggregate(params, self.source.dialect)
+            aggregate = self._as_named_by_source(spec.aggregate(params, self.source.dialect))
             selections.append(exp.alias_(aggregate, f"m_{index}", quoted=True))
         if not selections:
             return True
         query, key_offset = self._select(selections, params, batch.dates)
-        sql = query.sql(dialect=self.source.dialect)
+        sql = self.source.render(query)
         names = tuple(spec.name for spec in [*(counted or []), *specs])
         try:
             rows, seconds = self._execute(batch, sql, params, names)
@@ -217,15 +217,29 @@ class Analyzer:
                 )
         return scanned if counted is not None else None
 
+    def _as_named_by_source(self, aggregate: exp.Expr) -> exp.Expr:
+        """The aggregate with every column spelled as the source's schema spells it.
+
+        Specs write columns as the user did; an engine that matches quoted names
+        exactly (PostgreSQL) needs the schema's spelling, which validation found.
+        """
+        resolve = self.source.resolve_column
+
+        def respell(node: exp.Expr) -> exp.Expr:
+            if isinstance(node, exp.Column):
+                return exp.Column(this=exp.to_identifier(resolve(node.name), quoted=True))
+            return node
+
+        # transform() copies: a spec may hand out a tree it keeps.
+        return aggregate.transform(respell)
+
     # -- grouped metrics ---------------------------------------------------------------
 
     def _run_grouped(
         self, batch: _Batch, columns: tuple[str, ...], specs: list[MetricSpec]
     ) -> None:
         params: Params = {}
-        sql = self._grouped_query(columns, specs, params, batch.dates).sql(
-            dialect=self.source.dialect
-        )
+        sql = self.source.render(self._grouped_query(columns, specs, params, batch.dates))
         names = tuple(spec.name for spec in specs)
         try:
             rows, seconds = self._execute(batch, sql, params, names)

@@ -354,6 +354,12 @@ _MATCHES: dict[TypeFamily, frozenset[_ValueKind]] = {
     "other": frozenset({"number", "text"}),
 }
 
+# DuckDB reads TRUE as 1; others refuse it (DataSource.compares_booleans_with_numbers).
+_CROSSED: dict[TypeFamily, frozenset[_ValueKind]] = {
+    "numeric": frozenset({"bool"}),
+    "boolean": frozenset({"number"}),
+}
+
 
 def _value_kind(value: BindValue) -> _ValueKind:
     if isinstance(value, bool):
@@ -412,12 +418,16 @@ class CountValues(MetricSpec):
     def validate(self, source: DataSource, *, where: str | None = None) -> None:
         super().validate(source, where=where)
         column = source.resolve_column(self.column, metric=self.name, where=where)
-        accepted = _MATCHES[source.type_family(column)]
+        family = source.type_family(column)
+        accepted = _MATCHES[family]
+        if not source.compares_booleans_with_numbers():
+            accepted = accepted - _CROSSED.get(family, frozenset())
         for value in self.values:
             if _value_kind(value) not in accepted:
                 raise DefinitionError(
                     f"{self.name}: {value!r} cannot match column {column!r} of dataset "
-                    f"{source.name!r}, which is {source.schema[column]}{_in(where)}",
+                    f"{source.name!r}, which is {source.schema[column]} "
+                    f"(on {source.dialect}){_in(where)}",
                     dataset=source.name,
                     column=column,
                     metric=self.name,

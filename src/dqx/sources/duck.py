@@ -1,0 +1,257 @@
+"""DuckDB's source: Arrow tables, Parquet (Hive-partitioned lakes too), CSV, database files.
+
+Files are scanned by DuckDB where they lie (globs included); nothing is loaded first.
+The connection belongs to the source, so any setting dqx makes stays on it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from sqlglot import exp
+
+from dqx.common import DefinitionError
+from dqx.sources.base import (
+    ColumnType,
+    DateKind,
+    SchemaSource,
+    TypeFamily,
+    check_source_name,
+    qualified_table,
+)
+
+if TYPE_CHECKING:
+    import duckdb
+    import pyarrow as pa
+
+__all__ = ["DuckRelationDataSource"]
+
+_VIEW = "dqx_source"
+PathArg = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
+# A Hive partition directory: `dt=2024-03-01`, `country=NL`.
+_HIVE_DIRECTORY = re.compile(r"^[^=/\\]+=[^/\\]*$")
+
+
+class DuckRelationDataSource(SchemaSource):
+    """Rows read by DuckDB: an Arrow table, Parquet or CSV files, or a database file's table.
+
+    Build one with :meth:`from_arrow`, :meth:`from_parquet`, :meth:`from_csv` or
+    :meth:`from_database`; or pass a connection and the name of a table or view in it.
+    """
+
+    dialect = "duckdb"
+    # DuckDB's names for its types, as relation.types prints them.
+    _NUMERIC_TYPES: ClassVar[re.Pattern[str]] = re.compile(
+        r"^(TINYINT|SMALLINT|INTEGER|BIGINT|HUGEINT|UTINYINT|USMALLINT|UINTEGER|UBIGINT|UHUGEINT"
+        r"|FLOAT|DOUBLE|REAL|DECIMAL(\(\d+,\s*\d+\))?)$"
+    )
+    _NESTED_PREFIXES: ClassVar[tuple[str, ...]] = ("STRUCT(", "MAP(", "UNION(")
+    _TEMPORAL_PREFIXES: ClassVar[tuple[str, ...]] = ("DATE", "TIME", "INTERVAL")
+
+    def __init__(
+        self,
+        connection: duckdb.DuckDBPyConnection,
+        view: str | exp.Table,
+        name: str,
+        date_column: str | None = None,
+    ) -> None:
+        check_source_name(name)
+        self._connection = connection
+        self._table = (
+            view if isinstance(view, exp.Table) else qualified_table(view, None, dataset=name)
+        )
+        # LIMIT 0: DuckDB binds the statement and reports its columns without a scan.
+        probe = exp.select("*").from_(self._table.copy()).limit(0).sql(dialect="duckdb")
+        relation = connection.sql(probe)
+        columns = {
+            column: self._column_type(str(column_type))
+            for column, column_type in zip(relation.columns, relation.types, strict=True)
+        }
+        super().__init__(name, columns, date_column)
+
+    @classmethod
+    def from_arrow(
+        cls, table: pa.Table, name: str, date_column: str | None = None
+    ) -> DuckRelationDataSource:
+        import duckdb
+        import pyarrow as pa
+
+        if not isinstance(table, pa.Table):
+            raise DefinitionError(
+                f"from_arrow() takes a pyarrow.Table for dataset {name!r}, "
+                f"got {type(table).__name__}"
+            )
+        connection = duckdb.connect()
+        connection.register(_VIEW, table)
+        return cls(connection, _VIEW, name, date_column)
+
+    @classmethod
+    def from_parquet(
+        cls,
+        path: PathArg,
+        name: str,
+        date_column: str | None = None,
+        *,
+        hive_partitioning: bool | None = None,
+    ) -> DuckRelationDataSource:
+        """Parquet files: a file, a glob, a list of them, or a directory (every
+        ``*.parquet`` below it).
+
+        ``hive_partitioning=None`` looks at the first file found: when its path has
+        ``key=value`` directories (``dt=2024-03-01/part-0.parquet``) each key becomes a
+        column, typed by its values (a date is a DATE), so ``date_column="dt"`` works.
+        ``True`` or ``False`` decides it.
+        """
+        import duckdb
+
+        connection = duckdb.connect()
+        paths = [_parquet_pattern(p) for p in _paths(path)]
+        try:
+            if hive_partitioning is None:
+                hive_partitioning = _hive_layout(connection, paths)
+            target = paths if len(paths) > 1 else paths[0]
+            relation = connection.read_parquet(target, hive_partitioning=hive_partitioning)
+        except duckdb.Error as exc:
+            connection.close()
+            raise DefinitionError(
+                f"cannot read Parquet for dataset {name!r} from {path!s}: {exc}", dataset=name
+            ) from exc
+        relation.create_view(_VIEW)
+        return cls(connection, _VIEW, name, date_column)
+
+    @classmethod
+    def from_csv(
+        cls,
+        path: PathArg,
+        name: str,
+        date_column: str | None = None,
+        **read_options: Any,
+    ) -> DuckRelationDataSource:
+        import duckdb
+
+        connection = duckdb.connect()
+        paths = _paths(path)
+        try:
+            relation = connection.read_csv(paths if len(paths) > 1 else paths[0], **read_options)
+        except duckdb.Error as exc:
+            connection.close()
+            raise DefinitionError(
+                f"cannot read CSV for dataset {name!r} from {path!s}: {exc}", dataset=name
+            ) from exc
+        relation.create_view(_VIEW)
+        return cls(connection, _VIEW, name, date_column)
+
+    @classmethod
+    def from_database(
+        cls,
+        path: str | os.PathLike[str],
+        table: str,
+        name: str,
+        *,
+        schema: str | None = None,
+        date_column: str | None = None,
+        read_only: bool = True,
+    ) -> DuckRelationDataSource:
+        """A table (or view) of a DuckDB database file, read where it lies.
+
+        The file is opened read-only unless ``read_only=False``; a file that does not
+        exist is an error, never a new empty database.
+        """
+        import duckdb
+
+        relation = qualified_table(table, schema, dataset=name)
+        where = f"{schema}.{table}" if schema else table
+        if not Path(path).is_file():
+            raise DefinitionError(
+                f"dataset {name!r}: no DuckDB database file at {os.fspath(path)}", dataset=name
+            )
+        try:
+            connection = duckdb.connect(os.fspath(path), read_only=read_only)
+        except duckdb.Error as exc:
+            raise DefinitionError(
+                f"dataset {name!r}: cannot open DuckDB database {os.fspath(path)}: {exc}",
+                dataset=name,
+            ) from exc
+        try:
+            return cls(connection, relation, name, date_column)
+        except duckdb.Error as exc:
+            connection.close()
+            raise DefinitionError(
+                f"dataset {name!r}: cannot read table {where!r} of {os.fspath(path)}: "
+                f"{str(exc).splitlines()[0]}",
+                dataset=name,
+            ) from exc
+        except DefinitionError:
+            connection.close()
+            raise
+
+    @classmethod
+    def _column_type(cls, duck_type: str) -> ColumnType:
+        return ColumnType(duck_type, cls._family(duck_type.upper()), _date_kind(duck_type))
+
+    @classmethod
+    def _family(cls, name: str) -> TypeFamily:
+        if cls._NUMERIC_TYPES.match(name):
+            return "numeric"
+        if name == "VARCHAR" or name.startswith("ENUM("):
+            return "text"
+        if name == "BOOLEAN":
+            return "boolean"
+        # A LIST prints as INTEGER[], an ARRAY as INTEGER[3].
+        if name.endswith("]") or name.startswith(cls._NESTED_PREFIXES):
+            return "nested"
+        if name.startswith(cls._TEMPORAL_PREFIXES):
+            return "temporal"
+        return "other"
+
+    def table_expression(self) -> exp.Expr:
+        return self._table.copy()
+
+    def execute(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        return self._connection.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        self._connection.close()
+
+
+def _date_kind(duck_type: str) -> DateKind | None:
+    name = duck_type.upper()
+    if name == "DATE":
+        return "date"
+    if name.startswith("TIMESTAMP"):
+        return "timestamp"
+    if name == "VARCHAR":
+        return "text"
+    return None
+
+
+def _paths(path: PathArg) -> list[str]:
+    if isinstance(path, str | os.PathLike):
+        return [str(Path(path))]
+    paths = [str(Path(p)) for p in path]
+    if not paths:
+        raise DefinitionError("no file paths given")
+    return paths
+
+
+def _parquet_pattern(path: str) -> str:
+    # A directory stands for the Parquet files anywhere below it, as Spark and Hive
+    # write a partitioned table: lake/dt=2024-03-01/part-0.parquet.
+    return os.path.join(path, "**", "*.parquet") if os.path.isdir(path) else path
+
+
+def _hive_layout(connection: duckdb.DuckDBPyConnection, patterns: list[str]) -> bool:
+    """Whether the first file the patterns match sits in ``key=value`` directories.
+
+    DuckDB's own SQL reader decides the same way; its Python reader does not look.
+    Glob expansion is DuckDB's, so what is checked is what will be read.
+    """
+    found = connection.execute("SELECT file FROM glob($p) LIMIT 1", {"p": patterns[0]}).fetchall()
+    if not found:
+        return False
+    directories = Path(str(found[0][0])).parts[:-1]
+    return any(_HIVE_DIRECTORY.match(part) for part in directories)
