@@ -20,29 +20,123 @@ from dqx.common import DefinitionError
 
 __all__ = ["parse_custom_sql"]
 
-# Functions that read files, tables or the environment have no place inside one
-# aggregate over the dataset's own rows.
-_FORBIDDEN_FUNCTIONS = frozenset(
-    {
-        "read_csv",
-        "read_csv_auto",
-        "read_parquet",
-        "parquet_scan",
-        "read_json",
-        "read_json_auto",
-        "read_text",
-        "read_blob",
-        "glob",
-        "query",
-        "query_table",
-        "getenv",
-        "sniff_csv",
-        "range",
-        "generate_series",
-        "current_setting",
-        "getvariable",
-    }
-)
+# Functions that read files, tables, other databases or the server's settings, run SQL
+# of their own, sleep or write, by the engine that has them. Each has no place inside
+# one aggregate over the dataset's own rows. The union is refused on every dialect: a
+# name that reaches outside the dataset on one engine is no aggregate on another.
+_FORBIDDEN_BY_ENGINE: dict[str, frozenset[str]] = {
+    "duckdb": frozenset(
+        {
+            "read_csv",
+            "read_csv_auto",
+            "read_parquet",
+            "parquet_scan",
+            "read_json",
+            "read_json_auto",
+            "read_text",
+            "read_blob",
+            "glob",
+            "query",
+            "query_table",
+            "getenv",
+            "sniff_csv",
+            "range",
+            "generate_series",
+            "current_setting",
+            "getvariable",
+        }
+    ),
+    "postgres": frozenset(
+        {
+            # the server's files and logs
+            "pg_read_file",
+            "pg_read_binary_file",
+            "pg_stat_file",
+            "pg_ls_dir",
+            "pg_ls_logdir",
+            "pg_ls_waldir",
+            "pg_ls_tmpdir",
+            "pg_ls_archive_statusdir",
+            "pg_current_logfile",
+            "pg_file_write",
+            "pg_file_rename",
+            "pg_file_unlink",
+            # other databases, large objects
+            "dblink",
+            "dblink_exec",
+            "dblink_connect",
+            "dblink_send_query",
+            "dblink_get_result",
+            "lo_import",
+            "lo_export",
+            "lo_get",
+            "lo_put",
+            "lo_open",
+            "lo_create",
+            "lo_creat",
+            "lo_unlink",
+            "lo_from_bytea",
+            "loread",
+            "lowrite",
+            # settings, sessions, the server itself
+            "current_setting",
+            "set_config",
+            "pg_sleep",
+            "pg_sleep_for",
+            "pg_sleep_until",
+            "pg_terminate_backend",
+            "pg_cancel_backend",
+            "pg_reload_conf",
+            "pg_rotate_logfile",
+            "pg_switch_wal",
+            "pg_create_restore_point",
+            "pg_promote",
+            "pg_notify",
+            "pg_logical_emit_message",
+            "pg_advisory_lock",
+            "pg_advisory_xact_lock",
+            "pg_try_advisory_lock",
+            "pg_try_advisory_xact_lock",
+            # writes: sequences, transaction ids
+            "nextval",
+            "setval",
+            "currval",
+            "lastval",
+            "txid_current",
+            "pg_current_xact_id",
+            # functions that run a query given as text
+            "query_to_xml",
+            "query_to_xmlschema",
+            "query_to_xml_and_xmlschema",
+            "table_to_xml",
+            "table_to_xmlschema",
+            "table_to_xml_and_xmlschema",
+            "cursor_to_xml",
+            "schema_to_xml",
+            "database_to_xml",
+            "ts_stat",
+            "ts_rewrite",
+        }
+    ),
+    "spark": frozenset(
+        {
+            # JVM calls
+            "reflect",
+            "java_method",
+            "try_reflect",
+            # the files under the rows, other files
+            "input_file_name",
+            "input_file_block_start",
+            "input_file_block_length",
+            "read_files",
+            # Databricks' secrets and network calls, for the Spark dialects built on it
+            "secret",
+            "try_secret",
+            "http_request",
+        }
+    ),
+}
+_FORBIDDEN_FUNCTIONS = frozenset().union(*_FORBIDDEN_BY_ENGINE.values())
 _FORBIDDEN_NODES: tuple[type[exp.Expr], ...] = (
     exp.Query,
     exp.Subquery,
