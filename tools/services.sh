@@ -6,6 +6,7 @@
 #   - listens on 127.0.0.1:5432 only;
 #   - lets the `postgres` user in from 127.0.0.1 without a password (a marked block at
 #     the top of pg_hba.conf, replaced in place on every run, never appended twice);
+#   - preloads pg_stat_statements (the engine tests read it);
 #   - starts the cluster (or reloads/restarts it when this script changed its config);
 #   - creates the database `test` and waits until it answers.
 #
@@ -55,9 +56,12 @@ changed_conf=0
 changed_hba=0
 
 conf_file="$conf_dir/conf.d/dqx-services.conf"
+# pg_stat_statements lets the engine tests prove that a suite's aggregation ran inside
+# PostgreSQL (one call per statement, one row back per date); loading it needs a restart.
 wanted_conf="# Written by dqx tools/services.sh: the test server listens on loopback only.
 listen_addresses = '$HOST'
-port = $PORT"
+port = $PORT
+shared_preload_libraries = 'pg_stat_statements'"
 if [[ "$(cat "$conf_file" 2>/dev/null || true)" != "$wanted_conf" ]]; then
     as_root mkdir -p "$conf_dir/conf.d"
     printf '%s\n' "$wanted_conf" | as_root tee "$conf_file" >/dev/null
@@ -88,7 +92,7 @@ if [[ "$status" != online* ]]; then
     say "starting PostgreSQL $ver/main on $HOST:$PORT"
     as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main start
 elif [[ $changed_conf -eq 1 ]]; then
-    say "restarting PostgreSQL $ver/main: listen address or port changed"
+    say "restarting PostgreSQL $ver/main: listen address, port or preloaded libraries changed"
     as_root pg_ctlcluster --skip-systemctl-redirect "$ver" main restart
 elif [[ $changed_hba -eq 1 ]]; then
     say "reloading PostgreSQL $ver/main: pg_hba.conf changed"
