@@ -108,3 +108,44 @@ def postgres_url(postgres_database: str) -> Any:
     yield f"{postgres_database}?options=-csearch_path%3D{schema}"
     with psycopg.connect(conninfo, autocommit=True) as connection:
         connection.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+# -- Spark: one local SparkSession for the whole test session ----------------------------
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A local SparkSession (two cores, no UI, two shuffle partitions), shared by every
+    test that asks for it and stopped at the end.
+
+    It fails, never skips, when pyspark cannot start: pyspark is in the test extra and
+    Java 17 is on every machine the tests run on, so a Spark that does not start is a
+    broken set-up, not a missing service.
+    """
+    try:
+        from pyspark.sql import SparkSession
+
+        session = (
+            SparkSession.builder.master("local[2]")
+            .appName("dqx-tests")
+            .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
+            .config("spark.sql.shuffle.partitions", "2")
+            .config("spark.default.parallelism", "2")
+            .config("spark.sql.session.timeZone", "UTC")
+            .config("spark.driver.host", "127.0.0.1")
+            .config("spark.driver.bindAddress", "127.0.0.1")
+            .config("spark.sql.warehouse.dir", str(tmp_path_factory.mktemp("spark-warehouse")))
+            .getOrCreate()
+        )
+    except Exception as exc:
+        pytest.fail(
+            f"pyspark could not start a local SparkSession ({type(exc).__name__}: {exc}); "
+            f"it needs `pip install -e '.[test]'` and Java 17 (java on PATH or JAVA_HOME)",
+            pytrace=False,
+        )
+    # Spark logs every failed statement at ERROR with its whole stack; the tests that
+    # expect failures read them from dqx's results instead.
+    session.sparkContext.setLogLevel("FATAL")
+    yield session
+    session.stop()
