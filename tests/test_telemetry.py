@@ -428,3 +428,36 @@ def test_configure_console_prints_the_spans_to_stdout(tmp_path: Path) -> None:
     assert f'"trace_id": "0x{execution_id}"' in printed
     assert '"service.name": "printed"' in printed
     assert not (tmp_path / "unused").exists()
+
+
+# -- API and SDK apart ---------------------------------------------------------------------
+
+_IMPORT_PROBE = textwrap.dedent(
+    """
+    import json, sys
+    import dqx.links
+    links_load = sorted(m for m in sys.modules if m.startswith("opentelemetry"))
+    import dqx.api
+    from dqx import telemetry
+    telemetry.trace_url("0af7651916cd43dd8448eb211c80319c", jaeger="http://j")
+    library_loads_sdk = "opentelemetry.sdk" in sys.modules
+    telemetry.configure(exporter="none", set_global=False)
+    print(json.dumps([links_load, library_loads_sdk, "opentelemetry.sdk" in sys.modules]))
+    """
+)
+
+
+def test_library_code_traces_through_the_api_and_only_configure_loads_the_sdk() -> None:
+    # A fresh interpreter: this test process has imported the SDK long ago.
+    done = subprocess.run(
+        [sys.executable, "-c", _IMPORT_PROBE],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    links_load, library_loads_sdk, configured = json.loads(done.stdout)
+    assert links_load == []  # trace links need no OpenTelemetry at all
+    assert library_loads_sdk is False
+    assert configured is True

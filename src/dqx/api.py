@@ -37,7 +37,7 @@ from dqx.history import RECOMPUTE, History, Recompute, read_history
 from dqx.plan import Plan, declare, index_sources, make_plan
 from dqx.plugins import Plugin, check_plugins, run_plugins
 from dqx.records import AssertionRecord, MetricStore, RunRecord, RunStatus, Statement, SuiteResult
-from dqx.telemetry import get_tracer, start_run_span
+from dqx.telemetry.tracing import get_tracer, start_run_span
 from dqx.values import RunValues
 
 __all__ = ["Check", "Context", "SuiteResult", "VerificationSuite", "check"]

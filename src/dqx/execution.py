@@ -35,7 +35,7 @@ from dqx.history import History
 from dqx.plan import Plan
 from dqx.records import Metric, MetricStore, Statement
 from dqx.specs import MetricSpec
-from dqx.telemetry import emit_events, record_error
+from dqx.telemetry.tracing import emit_events, record_error
 
 __all__ = ["analyze", "evaluate", "persist"]
 

@@ -21,7 +21,7 @@ from typing import Any, Protocol, runtime_checkable
 
 from dqx.common import DefinitionError
 from dqx.records import SuiteResult
-from dqx.telemetry import record_error
+from dqx.telemetry.tracing import record_error
 
 __all__ = ["Plugin", "check_plugins", "plugin_name", "run_plugins"]
 

@@ -1,0 +1,74 @@
+"""Where a run's trace can be opened: deep links to Jaeger and Grafana Explore.
+
+Links are plain text built from an execution id and base URLs, so this module imports
+no OpenTelemetry: alerts, the CLI and dashboards use it without loading a tracer.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.parse
+from dataclasses import dataclass
+
+from dqx.common import normalize_execution_id
+
+__all__ = ["TraceLinks", "trace_url"]
+
+
+@dataclass(frozen=True)
+class TraceLinks:
+    """Where a run's trace can be opened."""
+
+    trace_id: str
+    jaeger: str | None = None
+    grafana: str | None = None
+
+    def as_dict(self) -> dict[str, str]:
+        links = {"trace_id": self.trace_id}
+        if self.jaeger:
+            links["jaeger"] = self.jaeger
+        if self.grafana:
+            links["grafana"] = self.grafana
+        return links
+
+
+def trace_url(
+    execution_id: str,
+    jaeger: str | None = None,
+    grafana: str | None = None,
+    tempo_uid: str = "tempo",
+) -> TraceLinks:
+    """Deep links to the run's trace in Jaeger (``/trace/<id>``) and Grafana Explore.
+
+    Base URLs default to the ``DQX_JAEGER_URL`` and ``DQX_GRAFANA_URL`` environment
+    variables; a link is left out when neither says where the back-end is.
+    """
+    trace_id = normalize_execution_id(execution_id)
+    jaeger = jaeger or os.environ.get("DQX_JAEGER_URL")
+    grafana = grafana or os.environ.get("DQX_GRAFANA_URL")
+    jaeger_link = f"{jaeger.rstrip('/')}/trace/{trace_id}" if jaeger else None
+    grafana_link = _grafana_explore(grafana, trace_id, tempo_uid) if grafana else None
+    return TraceLinks(trace_id, jaeger_link, grafana_link)
+
+
+def _grafana_explore(grafana: str, trace_id: str, tempo_uid: str) -> str:
+    # Explore's URL state: one pane querying the Tempo data source for the trace id.
+    panes = {
+        "dqx": {
+            "datasource": tempo_uid,
+            "queries": [
+                {
+                    "refId": "A",
+                    "datasource": {"type": "tempo", "uid": tempo_uid},
+                    "queryType": "traceql",
+                    "query": trace_id,
+                }
+            ],
+            "range": {"from": "now-30d", "to": "now"},
+        }
+    }
+    query = urllib.parse.urlencode(
+        {"schemaVersion": "1", "panes": json.dumps(panes, separators=(",", ":"))}
+    )
+    return f"{grafana.rstrip('/')}/explore?{query}"

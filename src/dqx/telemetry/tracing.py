@@ -1,0 +1,187 @@
+"""Tracing a run with the OpenTelemetry API only: one trace per run, trace id = execution id.
+
+This is what library code imports (the suite, its phases, plugins). It never sets the
+global tracer provider and never flushes or shuts one down; with no SDK installed
+every helper here is a cheap no-op. Installing an SDK is :mod:`dqx.telemetry.sdk`'s
+job, for applications and the CLI.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import random
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any, TypeVar
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    Span,
+    SpanContext,
+    Status,
+    StatusCode,
+    TraceFlags,
+    Tracer,
+    TracerProvider,
+)
+
+from dqx.common import normalize_execution_id
+from dqx.runlog import run_scope
+
+__all__ = [
+    "EVENTS_PER_SPAN",
+    "emit_events",
+    "get_tracer",
+    "record_error",
+    "start_run_span",
+]
+
+#: The SDK keeps the newest 128 events of a span and drops the rest silently, so
+#: events are spread over child spans holding at most this many.
+EVENTS_PER_SPAN = 100
+
+_forced_trace_id: contextvars.ContextVar[int | None] = contextvars.ContextVar(
+    "dqx_forced_trace_id", default=None
+)
+
+
+def _package_version() -> str:
+    try:
+        return version("dqx")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def get_tracer(provider: TracerProvider | None = None) -> Tracer:
+    """dqx's tracer from ``provider``, else from the global provider as it is now."""
+    source = provider if provider is not None else trace.get_tracer_provider()
+    return source.get_tracer("dqx", _package_version())
+
+
+class _ForcedTraceIdGenerator:
+    """Wraps an SDK tracer's id generator: gives the forced trace id while one is set.
+
+    The forced id lives in a contextvar set only around the root span's start, so
+    concurrent runs in other threads or tasks keep their own ids, and every other
+    span of the application gets ids from the wrapped generator as before.
+    """
+
+    dqx_wrapper = True
+
+    def __init__(self, wrapped: Any) -> None:
+        self._wrapped = wrapped
+
+    def generate_trace_id(self) -> int:
+        forced = _forced_trace_id.get()
+        return forced if forced is not None else int(self._wrapped.generate_trace_id())
+
+    def generate_span_id(self) -> int:
+        return int(self._wrapped.generate_span_id())
+
+    def is_trace_id_random(self) -> bool:
+        # A forced id is an execution id: 128 random bits, whatever the wrapped
+        # generator would say of its own ids.
+        if _forced_trace_id.get() is not None:
+            return True
+        check = getattr(self._wrapped, "is_trace_id_random", None)
+        return bool(check()) if check is not None else False
+
+
+def _wrap_id_generator(tracer: Tracer) -> bool:
+    generator = getattr(tracer, "id_generator", None)
+    if generator is None:
+        return False
+    if not getattr(generator, "dqx_wrapper", False):
+        tracer.id_generator = _ForcedTraceIdGenerator(generator)  # type: ignore[attr-defined]
+    return True
+
+
+@contextmanager
+def start_run_span(
+    tracer: Tracer, execution_id: str, attributes: Mapping[str, Any]
+) -> Iterator[Span]:
+    """Start ``dqx.suite.run`` as the root of a new trace with trace id = execution id.
+
+    An ambient span (the caller's task, say) becomes a link, not the parent, so every
+    run keeps a trace of its own. The span is current inside the block, and dqx's log
+    records emitted there carry the execution id (:mod:`dqx.runlog`).
+    """
+    trace_id = int(normalize_execution_id(execution_id), 16)
+    ambient = trace.get_current_span().get_span_context()
+    links = [Link(ambient, {"dqx.link": "caller"})] if ambient.is_valid else []
+    if _wrap_id_generator(tracer):
+        parent_context = Context()
+        token = _forced_trace_id.set(trace_id)
+        try:
+            span = tracer.start_span(
+                "dqx.suite.run", context=parent_context, links=links, attributes=attributes
+            )
+        finally:
+            _forced_trace_id.reset(token)
+    else:
+        # No SDK: a non-recording remote parent carries the id, so log correlation
+        # and traceparent propagation still see the execution id.
+        carrier = NonRecordingSpan(
+            SpanContext(
+                trace_id=trace_id,
+                span_id=random.getrandbits(64) or 1,
+                is_remote=True,
+                trace_flags=TraceFlags(TraceFlags.DEFAULT),
+            )
+        )
+        span = tracer.start_span(
+            "dqx.suite.run",
+            context=trace.set_span_in_context(carrier, Context()),
+            links=links,
+            attributes=attributes,
+        )
+    with (
+        run_scope(normalize_execution_id(execution_id)),
+        trace.use_span(span, end_on_exit=True, record_exception=True),
+    ):
+        yield span
+
+
+def record_error(span: Span, exc: BaseException) -> None:
+    """Mark ``span`` failed with the exception, when it records."""
+    if span.is_recording():
+        span.record_exception(exc)
+        span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+
+
+T = TypeVar("T")
+
+
+def emit_events(
+    tracer: Tracer,
+    span_name: str,
+    event_name: str,
+    items: Sequence[T],
+    to_attributes: Callable[[T], Mapping[str, Any]],
+    attributes: Mapping[str, Any] | None = None,
+) -> int:
+    """Emit one event per item on child spans of the current span, at most 100 per span.
+
+    Attributes are built only when the span records, so an untraced run pays nothing.
+    Returns the number of child spans used.
+    """
+    if not trace.get_current_span().is_recording():
+        return 0
+    events = [to_attributes(item) for item in items]
+    spans = 0
+    for start in range(0, len(events), EVENTS_PER_SPAN):
+        chunk = events[start : start + EVENTS_PER_SPAN]
+        span_attributes = {
+            **(attributes or {}),
+            "dqx.events.first": start,
+            "dqx.events.count": len(chunk),
+        }
+        with tracer.start_as_current_span(span_name, attributes=span_attributes) as span:
+            for event in chunk:
+                span.add_event(event_name, attributes=dict(event))
+        spans += 1
+    return spans
