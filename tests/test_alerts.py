@@ -21,15 +21,18 @@ from opentelemetry.sdk.trace import TracerProvider
 
 from dqx import Context, MetricProvider, ResultKey, VerificationSuite, check
 from dqx.alerts import (
+    SINKS,
     AlertDeliveryError,
     AlertPlugin,
     alert_for_run,
     post_webhook,
+    render,
     to_alertmanager,
     to_markdown,
     to_slack,
+    webhook_body,
 )
-from dqx.common import DefinitionError
+from dqx.common import DefinitionError, DQXError
 from dqx.datasource import DuckRelationDataSource
 from dqx.orm.repositories import MetricDB
 
@@ -174,6 +177,23 @@ def test_slack_and_markdown_renderings(run: Run) -> None:
     row = next(line for line in markdown.splitlines() if "amount capped" in line)
     assert row.startswith("| P0 | FAILURE | Payments | amount capped | 250.5 | <= 100 |")
     assert "[assertion-failed](docs/runbooks/assertion-failed.md)" in row
+
+
+def test_each_sink_of_the_table_renders_its_alert_and_takes_a_plugin(run: Run) -> None:
+    alert = alert_for_run(MetricDB(run.db_url), run.execution_id, jaeger=JAEGER)
+    bodies = {sink.name: webhook_body(alert, sink.format) for sink in SINKS.values()}
+    assert bodies == {
+        "alertmanager": to_alertmanager(alert),
+        "slack": to_slack(alert),
+        # Any chat webhook taking {"text": ...}: Slack's and Mattermost's do.
+        "webhook": {"text": to_markdown(alert)},
+    }
+    assert render(alert, "markdown") == to_markdown(alert)
+    assert json.loads(render(alert, "slack")) == to_slack(alert)
+    for sink in SINKS.values():
+        assert AlertPlugin(sink.name, "http://127.0.0.1/hook").name == f"alert:{sink.name}"
+    with pytest.raises(DQXError, match="use alertmanager, slack or markdown"):
+        render(alert, "pagerduty")
 
 
 @dataclass
