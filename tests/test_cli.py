@@ -559,3 +559,45 @@ def test_run_refuses_a_bad_alert_sink_before_reading_data(tmp_path: Path, alert:
     assert outcome.returncode == 2, outcome.stderr
     assert "--alert" in outcome.stderr or "URL" in outcome.stderr
     assert not (tmp_path / "dqx.db").exists()
+
+
+@pytest.mark.parametrize("flag", ["--jaeger", "--tempo"])
+def test_a_trace_source_that_is_not_an_http_url_is_a_usage_error(
+    workspace: Workspace, flag: str
+) -> None:
+    outcome = dqx(
+        "metrics",
+        workspace.execution_id,
+        "--db",
+        workspace.db_url,
+        flag,
+        "localhost:16686",
+        cwd=workspace.root,
+    )
+    assert outcome.returncode == 2, outcome.stderr
+    assert f"{flag} localhost:16686: " in outcome.stderr and "http(s) base URL" in outcome.stderr
+    assert "Traceback" not in outcome.stderr
+
+
+def test_the_alert_choices_are_the_sink_table(tmp_path: Path) -> None:
+    from dqx.alerts import FORMATS, SINKS
+
+    def help_text(command: str) -> str:
+        return " ".join(dqx(command, "--help", cwd=tmp_path).stdout.split())
+
+    assert f"--format [{'|'.join(FORMATS)}]" in help_text("alert")
+    *first, last = SINKS
+    assert f"SINK is {', '.join(first)} or {last}." in help_text("run")
+
+
+def test_python_dash_m_is_the_same_command(tmp_path: Path) -> None:
+    outcome = subprocess.run(
+        [sys.executable, "-m", "dqx.cli", "--help"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert outcome.returncode == 0, outcome.stderr
+    assert outcome.stdout.startswith("Usage: python -m dqx.cli [OPTIONS] COMMAND")
+    assert all(name in outcome.stdout for name in ("run", "metrics", "reconcile", "alert"))

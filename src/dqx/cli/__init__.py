@@ -1,0 +1,64 @@
+"""The dqx command line: ``dqx run``, ``metrics``, ``reconcile``, ``runs``, ``alert``,
+``config`` and ``demo``, one module each.
+
+The other modules serve them: :mod:`~dqx.cli.wiring` turns settings into a store, a
+trace source (its table of trace-source kinds) and a tracer provider;
+:mod:`~dqx.cli.output` writes tables, strict JSON and CSV; :mod:`~dqx.cli.errors`
+holds the exit codes. Settings come from flags, then the environment, then
+``dqx.toml`` (:mod:`dqx.config`).
+
+``dqx --help`` must stay quick: modules here import click and light dqx modules only,
+and each command imports the engine, the store, rich and the OTel SDK inside its
+function, when it runs.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import click
+
+from dqx.cli.alert import alert_command
+from dqx.cli.config import config_command
+from dqx.cli.demo import demo_command
+from dqx.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_OPERATIONAL, EXIT_USAGE
+from dqx.cli.metrics import metrics_command
+from dqx.cli.output import stderr
+from dqx.cli.reconcile import reconcile_command
+from dqx.cli.run import run_command
+from dqx.cli.runs import runs_command
+
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_OPERATIONAL", "EXIT_USAGE", "main"]
+
+
+def _setup_logging(verbosity: int) -> None:
+    # The CLI is the application, so it owns the root logger; library modules only
+    # ever call logging.getLogger(__name__).
+    from rich.logging import RichHandler
+
+    level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbosity, 2)]
+    handler = RichHandler(console=stderr(), show_path=False, rich_tracebacks=False)
+    logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="dqx")
+@click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
+def main(verbose: int) -> None:
+    """dqx: data quality as code, every run one OpenTelemetry trace.
+
+    Settings come from flags, then environment variables (DQX_DB_URL, DQX_JAEGER_URL,
+    DQX_GRAFANA_URL, DQX_TEMPO_URL, DQX_RUNBOOK_BASE_URL, DQX_TRACE_FILE, OTEL_*),
+    then dqx.toml in the working directory. Exit codes: 0 ok, 1 failed / disagreement
+    / not found, 2 usage error, 3 operational error. See docs/cli.md.
+    """
+    _setup_logging(verbose)
+
+
+main.add_command(run_command)
+main.add_command(metrics_command)
+main.add_command(reconcile_command)
+main.add_command(runs_command)
+main.add_command(alert_command)
+main.add_command(config_command)
+main.add_command(demo_command)

@@ -1,0 +1,358 @@
+"""``dqx run``: a checks file against datasets, with the results, the trace and alerts."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from dqx.alerts.sinks import SINKS
+from dqx.cli.checks_file import load_checks
+from dqx.cli.datasets import observed_sources
+from dqx.cli.errors import EXIT_FAILED, dqx_errors, operational, usage
+from dqx.cli.options import db_option, format_option, parse_pairs
+from dqx.cli.output import either, emit_json, print_links, say, stderr, stdout
+from dqx.cli.progress import ScanProgress
+from dqx.cli.wiring import (
+    EXPORT_FAILED_NOTE,
+    TRACE_SOURCES,
+    check_trace_file,
+    load,
+    open_db,
+    trace_links,
+    tracer_provider,
+)
+from dqx.common import SEVERITIES
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
+    from rich.console import Console
+
+    from dqx.alerts.plugin import AlertPlugin
+    from dqx.checks import Check
+    from dqx.common import AssertionResult, ResultKey
+    from dqx.config import Settings
+    from dqx.datasource import DuckRelationDataSource
+    from dqx.links import TraceLinks
+    from dqx.orm.repositories import MetricDB
+    from dqx.records import SuiteResult
+
+__all__ = ["run_command"]
+
+
+@click.command("run")
+@click.argument("checks_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--data",
+    "data",
+    multiple=True,
+    required=True,
+    metavar="NAME=PATH",
+    help="A dataset: a .parquet or .csv file, a glob, or a directory of them. Repeatable.",
+)
+@click.option(
+    "--date-column",
+    multiple=True,
+    metavar="NAME=COLUMN",
+    help="The date column of dataset NAME (default: a column named yyyy_mm_dd).",
+)
+@click.option(
+    "--date",
+    "day",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="The date the run is about (default: today).",
+)
+@click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A run tag. Repeatable.")
+@click.option("--suite", "suite_name", help="Suite name (default: the checks file's name).")
+@db_option
+@click.option(
+    "--fail-on",
+    type=click.Choice(SEVERITIES),
+    help="Exit 1 when an assertion this severe or worse fails or errors (default P1).",
+)
+@click.option(
+    "--trace-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Append the run's trace to this OTLP JSON-lines file (env DQX_TRACE_FILE).",
+)
+@click.option(
+    "--otlp-endpoint",
+    metavar="URL",
+    help="Export the run's trace to this OTLP collector (env OTEL_EXPORTER_OTLP_ENDPOINT).",
+)
+@click.option(
+    "--recompute",
+    is_flag=True,
+    help="Recompute lagged values from the data instead of reusing stored history.",
+)
+@click.option(
+    "--alert",
+    "alert_sinks",
+    multiple=True,
+    metavar="SINK=URL",
+    help=f"After the run, post failures at --fail-on or above to URL; SINK is "
+    f"{either(list(SINKS))}. Repeatable.",
+)
+@format_option("table", "json")
+@click.pass_context
+def run_command(
+    ctx: click.Context,
+    checks_file: Path,
+    data: tuple[str, ...],
+    date_column: tuple[str, ...],
+    day: dt.datetime | None,
+    tags: tuple[str, ...],
+    suite_name: str | None,
+    db_url: str | None,
+    fail_on: str | None,
+    trace_file: Path | None,
+    otlp_endpoint: str | None,
+    recompute: bool,
+    alert_sinks: tuple[str, ...],
+    fmt: str,
+) -> None:
+    """Run the @check functions of CHECKS_FILE against the given datasets.
+
+    \b
+    dqx run checks.py --data orders=data/orders/*.parquet --date 2024-03-14 \\
+        --tag env=prod --db sqlite:///dqx.db --trace-file traces.jsonl
+
+    Prints the results and the trace links; exits 0 when nothing at or above
+    --fail-on failed, 1 when something did, 2 on usage errors, 3 when the metric
+    database could not take the run's metrics.
+    """
+    settings, threshold = _settings(db_url, fail_on, trace_file, otlp_endpoint)
+    # Everything that can be wrong with the command line is found before data is read.
+    check_trace_file(settings)
+    datasets = parse_pairs(data, "--data", "NAME=PATH")
+    date_columns = parse_pairs(date_column, "--date-column", "NAME=COLUMN")
+    checks = load_checks(checks_file)
+    key = _result_key(day, tags)
+    err, out = stderr(), stdout()
+    progress = ScanProgress(err, list(datasets))
+    plugins = _plugins(progress, out if fmt == "table" else None, alert_sinks, settings, threshold)
+    sources = observed_sources(datasets, date_columns, progress)
+    db = open_db(settings, must_exist=False)
+    provider, trace_note = tracer_provider(settings)
+    result, persist_problem = _run_suite(
+        checks,
+        suite_name or checks_file.stem,
+        plugins,
+        recompute,
+        db=db,
+        provider=provider,
+        sources=sources,
+        key=key,
+        progress=progress,
+    )
+    if export_problem := _trace_export_problem(provider, result.execution_id):
+        trace_note = EXPORT_FAILED_NOTE
+    _print_outcome(out, fmt, settings, result, threshold, trace_note)
+    if export_problem:
+        say(err, export_problem)
+    if persist_problem:
+        operational(_persist_message(result, settings, db.url, trace_note, persist_problem))
+    if failed := result.failed(threshold):
+        say(err, f"{len(failed)} assertion(s) at {threshold} or above did not pass")
+        ctx.exit(EXIT_FAILED)
+
+
+def _settings(
+    db_url: str | None, fail_on: str | None, trace_file: Path | None, otlp_endpoint: str | None
+) -> tuple[Settings, str]:
+    """The settings, and the severity at or above which the run fails."""
+    settings = load(
+        db_url=db_url,
+        fail_on=fail_on,
+        trace_file=str(trace_file) if trace_file else None,
+        otlp_endpoint=otlp_endpoint,
+    )
+    threshold = settings.require("fail_on")
+    if threshold not in SEVERITIES:
+        usage(f"fail_on {threshold!r} (from {settings.origin['fail_on']}) is not P0..P3")
+    return settings, threshold
+
+
+def _print_outcome(
+    out: Console,
+    fmt: str,
+    settings: Settings,
+    result: SuiteResult,
+    threshold: str,
+    trace_note: str,
+) -> None:
+    links = trace_links(settings, result.execution_id)
+    if fmt == "json":
+        emit_json(_result_document(result.results, result.execution_id, threshold, links))
+    else:
+        # The results table was printed by the TerminalReport plugin.
+        print_links(out, links, trace_note)
+
+
+def _result_key(day: dt.datetime | None, tags: tuple[str, ...]) -> ResultKey:
+    from dqx.common import ResultKey
+
+    with dqx_errors():
+        return ResultKey(
+            day.date() if day else dt.date.today(), parse_pairs(tags, "--tag", "KEY=VALUE")
+        )
+
+
+def _run_suite(
+    checks: Sequence[Check],
+    name: str,
+    plugins: Sequence[Any],
+    recompute: bool,
+    *,
+    db: MetricDB,
+    provider: SDKTracerProvider | None,
+    sources: Sequence[DuckRelationDataSource],
+    key: ResultKey,
+    progress: ScanProgress,
+) -> tuple[SuiteResult, str | None]:
+    """The run's result and, when its metrics were not stored, why; then all is closed."""
+    from dqx.api import VerificationSuite
+    from dqx.common import PersistError
+
+    try:
+        with dqx_errors():
+            suite = VerificationSuite(
+                checks,
+                db,
+                name,
+                tracer_provider=provider,
+                plugins=plugins,
+                recompute="always" if recompute else "missing",
+            )
+        with progress, dqx_errors():
+            try:
+                return suite.run(sources, key), None
+            except PersistError as exc:
+                if suite.result is None:
+                    raise
+                return suite.result, str(exc)
+    finally:
+        if provider is not None:
+            provider.shutdown()
+        for source in sources:
+            source.close()
+        db.dispose()
+
+
+def _plugins(
+    progress: ScanProgress,
+    table: Console | None,
+    sinks: Sequence[str],
+    settings: Settings,
+    threshold: str,
+) -> list[Any]:
+    """The suite's plugins: the progress bar, the results table on ``table``, the alerts."""
+    from dqx.display import TerminalReport
+
+    plugins: list[Any] = [progress]
+    if table is not None:
+        plugins.append(TerminalReport(table))
+    plugins.extend(_alert_plugins(sinks, settings, threshold))
+    return plugins
+
+
+def _alert_plugins(sinks: Sequence[str], settings: Settings, threshold: str) -> list[AlertPlugin]:
+    """One AlertPlugin per --alert SINK=URL, with the trace and runbook links."""
+    from dqx.alerts.plugin import AlertPlugin
+
+    plugins = []
+    for sink, url in parse_pairs(sinks, "--alert", "SINK=URL").items():
+        if sink not in SINKS:
+            usage(f"--alert {sink}=...: unknown sink; use one of {', '.join(SINKS)}")
+        with dqx_errors():
+            plugins.append(
+                AlertPlugin(
+                    sink,
+                    url,
+                    min_severity=threshold,
+                    jaeger=settings.get("jaeger_url"),
+                    grafana=settings.get("grafana_url"),
+                    tempo_uid=settings.get("tempo_uid") or "tempo",
+                    runbook_base_url=settings.get("runbook_base_url"),
+                )
+            )
+    return plugins
+
+
+def _trace_export_problem(provider: SDKTracerProvider | None, execution_id: str) -> str | None:
+    """Why the run's trace did not (all) reach where it was exported, or None if it did.
+
+    Read after the provider's shutdown, which exports what was still buffered.
+    """
+    from dqx import telemetry
+
+    status = telemetry.export_status(provider) if provider is not None else None
+    if status is None or status.ok:
+        return None
+    return (
+        f"trace export failed: {status.failed} of {status.failed + status.exported} span(s) "
+        f"of run {execution_id} did not reach {status.destination} ({status.error}), so its "
+        "trace there is incomplete or missing. The run itself finished: its results and "
+        f"metrics are in the metric database (dqx metrics {execution_id})."
+    )
+
+
+def _persist_message(
+    result: SuiteResult, settings: Settings, db_url: str, trace_note: str, problem: str
+) -> str:
+    """Why the run's metrics are not in the database, and the command that restores them."""
+    detail = result.persist_error or problem
+    head = (
+        f"run {result.execution_id} finished, but its {len(result.metrics)} metric(s) could "
+        f"not be written to {db_url}: {detail}."
+    )
+    if not result.trace_sampled or trace_note == EXPORT_FAILED_NOTE:
+        return (
+            f"{head} Its trace was not recorded, so nothing holds them: re-run the same "
+            "command once the database is back (a new execution id)."
+        )
+    db_flag = f" --db {db_url}" if settings.origin["db_url"] == "flag" else ""
+    trace_file = settings.get("trace_file")
+    if trace_note == f"written to {trace_file}":
+        source = f"--trace-file {trace_file}"
+    else:
+        # Exported over OTLP: the collector passed it on to a trace back-end.
+        services = [
+            f"{kind.flag} {kind.metavar}" for kind in TRACE_SOURCES if kind.setting != "trace_file"
+        ]
+        source = f"{services[0]} (or {' or '.join(services[1:])})"
+    return (
+        f"{head} Every metric is in trace {result.execution_id}; once the database is "
+        f"back, run: dqx reconcile {result.execution_id}{db_flag} {source} --recover"
+    )
+
+
+def _result_document(
+    results: Sequence[AssertionResult], execution_id: str, fail_on: str, links: TraceLinks
+) -> dict[str, Any]:
+    from dqx.records import severity_at_or_above
+
+    return {
+        "execution_id": execution_id,
+        "fail_on": fail_on,
+        "failed": sum(
+            1 for r in results if r.status != "OK" and severity_at_or_above(r.severity, fail_on)
+        ),
+        "links": links.as_dict(),
+        "results": [
+            {
+                "check": r.check,
+                "assertion": r.assertion,
+                "severity": r.severity,
+                "status": r.status,
+                "value": r.number,
+                "bound": r.bound,
+                "expression": r.expression,
+                "message": r.message,
+            }
+            for r in results
+        ],
+    }

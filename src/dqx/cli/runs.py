@@ -1,0 +1,97 @@
+"""``dqx runs``: recent runs, newest first, with their status and trace links."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from dqx.cli.errors import dqx_errors
+from dqx.cli.options import db_option, format_option
+from dqx.cli.output import emit_csv, emit_json, stdout
+from dqx.cli.wiring import load, open_db, trace_links
+
+if TYPE_CHECKING:
+    from dqx.links import TraceLinks
+    from dqx.records import RunRecord
+
+__all__ = ["runs_command"]
+
+_CSV_COLUMNS = (
+    "execution_id",
+    "suite",
+    "yyyy_mm_dd",
+    "status",
+    "ok",
+    "failed",
+    "errors",
+    "metrics",
+    "trace_sampled",
+    "started",
+    "finished",
+    "trace_url",
+)
+
+
+@click.command("runs")
+@db_option
+@click.option("--suite", help="Only runs of this suite.")
+@click.option(
+    "--since",
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Only runs about this date or later.",
+)
+@click.option("--limit", type=click.IntRange(min=1), default=50, show_default=True)
+@click.option("--jaeger", "jaeger_url", metavar="URL", help="Jaeger UI base for trace links.")
+@click.option("--grafana", "grafana_url", metavar="URL", help="Grafana base for trace links.")
+@format_option("table", "json", "csv")
+@click.pass_context
+def runs_command(
+    ctx: click.Context,
+    db_url: str | None,
+    suite: str | None,
+    since: dt.datetime | None,
+    limit: int,
+    jaeger_url: str | None,
+    grafana_url: str | None,
+    fmt: str,
+) -> None:
+    """Recent runs, newest first, with their status and trace links.
+
+    JSON and CSV rows carry trace_url when --jaeger or --grafana (else DQX_JAEGER_URL /
+    DQX_GRAFANA_URL, or dqx.toml) says where the traces are; Jaeger wins.
+    """
+    settings = load(db_url=db_url, jaeger_url=jaeger_url, grafana_url=grafana_url)
+    db = open_db(settings, must_exist=True)
+    with dqx_errors():
+        runs = db.runs(suite=suite, since=since.date() if since else None, limit=limit)
+    rows = [_run_row(run, trace_links(settings, run.execution_id)) for run in runs]
+    if fmt == "json":
+        emit_json(rows)
+    elif fmt == "csv":
+        emit_csv(_CSV_COLUMNS, [[row.get(column) for column in _CSV_COLUMNS] for row in rows])
+    else:
+        from dqx.display import runs_table
+
+        stdout().print(runs_table(runs, title=f"runs in {db.url}"))
+
+
+def _run_row(run: RunRecord, links: TraceLinks | None) -> dict[str, Any]:
+    row: dict[str, Any] = {
+        "execution_id": run.execution_id,
+        "suite": run.suite,
+        "yyyy_mm_dd": run.yyyy_mm_dd.isoformat(),
+        "tags": dict(run.tags),
+        "status": run.status,
+        "ok": run.assertions_ok,
+        "failed": run.assertions_failed,
+        "errors": run.assertions_error,
+        "metrics": run.metric_count,
+        "trace_sampled": run.trace_sampled,
+        "started": run.started.isoformat(),
+        "finished": run.finished.isoformat() if run.finished else None,
+    }
+    if links is not None and (links.jaeger or links.grafana):
+        row["trace_url"] = links.jaeger or links.grafana
+    return row
