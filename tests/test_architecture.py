@@ -61,6 +61,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "dqx.orm.migrations.env",
             "dqx.orm.migrations.versions",
             "dqx.orm.migrations.versions.r0001_initial",
+            "dqx.orm.migrations.versions.r0002_run_outcome",
         },
     ),
     (
