@@ -28,6 +28,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "dqx.kinds",
             "dqx.datasource",
             "dqx.sources",
+            "dqx.bind_values",
             "dqx.sources.base",
             "dqx.sources.duck",
             "dqx.sources.postgres",

@@ -12,18 +12,18 @@ every spec grouped by the same columns. A new kind is one subclass: see :mod:`dq
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlglot import exp
 
+from dqx.bind_values import BindValue, check_bind_value, comparable_kinds, value_kind
 from dqx.common import DefinitionError, canonical_json
 from dqx.custom_sql import parse_custom_sql
 
 if TYPE_CHECKING:
-    from dqx.datasource import DataSource, TypeFamily
+    from dqx.datasource import DataSource
 
 __all__ = [
     "Average",
@@ -45,7 +45,6 @@ __all__ = [
     "quoted_column",
 ]
 
-BindValue = str | int | float | bool
 #: Bind values by placeholder name, filled in while a statement is rendered.
 Params = dict[str, BindValue]
 #: A grouped spec's columns, as written, each mapped to its key column in a group.
@@ -158,6 +157,13 @@ class MetricSpec(Spec):
         :attr:`grouped_by`: ``keys`` maps each of those columns to its key in a group,
         ``rows`` is the group's row count. Bind values are added to ``params``."""
         raise NotImplementedError(f"{type(self).__qualname__} renders no grouped value")
+
+    def distinct_value(self, columns: GroupKeys, params: Params, dialect: str) -> exp.Expr | None:
+        """:meth:`grouped_value` as an aggregate over the rows themselves (COUNT(DISTINCT
+        ...)), for engines that run it faster (:meth:`DataSource.groups_with_distinct`);
+        ``columns`` maps each of :attr:`grouped_by` to the source's column. ``None``
+        when the metric has no such form: its statement is then grouped."""
+        return None
 
 
 @dataclass(frozen=True)
@@ -276,6 +282,9 @@ class UniqueCount(_ColumnSpec):
         # COUNT skips the NULL group, which DISTINCT would have kept.
         return exp.Count(this=keys[self.column].copy())
 
+    def distinct_value(self, columns: GroupKeys, params: Params, dialect: str) -> exp.Expr | None:
+        return exp.Count(this=exp.Distinct(expressions=[columns[self.column].copy()]))
+
 
 @dataclass(frozen=True)
 class DuplicateCount(MetricSpec):
@@ -322,49 +331,13 @@ class DuplicateCount(MetricSpec):
             expressions=[exp.Literal.number(0)],
         )
 
-
-def _check_bind_value(value: object) -> BindValue:
-    if value is None:
-        raise DefinitionError(
-            "count_values() cannot match NULL (in SQL, c = NULL is never true); "
-            "count NULLs with mp.null_count(column)"
-        )
-    if isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        if math.isnan(value):
-            raise DefinitionError("count_values() cannot match NaN: use a custom_sql with isnan()")
-        return value
-    raise DefinitionError(
-        f"count_values() takes strings, numbers or booleans, got {type(value).__name__} {value!r}"
-    )
-
-
-_ValueKind = Literal["bool", "number", "text"]
-
-# Which values each type family can be compared with, so the engine never has to fail
-# a cast mid-scan (taking the whole batch with it). Dates, times and the rest are
-# left to the engine, which reads text and numbers into them as it can.
-_MATCHES: dict[TypeFamily, frozenset[_ValueKind]] = {
-    "numeric": frozenset({"number", "bool"}),
-    "boolean": frozenset({"number", "bool"}),
-    "text": frozenset({"text"}),
-    "temporal": frozenset({"number", "text"}),
-    "nested": frozenset(),
-    "other": frozenset({"number", "text"}),
-}
-
-# DuckDB reads TRUE as 1; others refuse it (DataSource.compares_booleans_with_numbers).
-_CROSSED: dict[TypeFamily, frozenset[_ValueKind]] = {
-    "numeric": frozenset({"bool"}),
-    "boolean": frozenset({"number"}),
-}
-
-
-def _value_kind(value: BindValue) -> _ValueKind:
-    if isinstance(value, bool):
-        return "bool"
-    return "text" if isinstance(value, str) else "number"
+    def distinct_value(self, columns: GroupKeys, params: Params, dialect: str) -> exp.Expr | None:
+        if dialect not in ("postgres", "duckdb"):
+            return None
+        # A ROW(...) is never NULL, so rows of NULLs are one distinct value, as in DISTINCT.
+        row = exp.Anonymous(this="ROW", expressions=[columns[c].copy() for c in self.over])
+        distinct = exp.Count(this=exp.Distinct(expressions=[row]))
+        return exp.Sub(this=exp.Count(this=exp.Star()), expression=distinct)
 
 
 @dataclass(frozen=True)
@@ -389,9 +362,9 @@ class CountValues(MetricSpec):
         if isinstance(values, list | tuple):
             if not values:
                 raise DefinitionError("count_values() needs at least one value")
-            checked = tuple(_check_bind_value(v) for v in values)
+            checked = tuple(check_bind_value(v) for v in values)
             return cls(column=column, values=checked, as_list=True)
-        return cls(column=column, values=(_check_bind_value(values),), as_list=False)
+        return cls(column=column, values=(check_bind_value(values),), as_list=False)
 
     @classmethod
     def from_parameters(cls, parameters: dict[str, Any]) -> MetricSpec:
@@ -418,12 +391,12 @@ class CountValues(MetricSpec):
     def validate(self, source: DataSource, *, where: str | None = None) -> None:
         super().validate(source, where=where)
         column = source.resolve_column(self.column, metric=self.name, where=where)
-        family = source.type_family(column)
-        accepted = _MATCHES[family]
-        if not source.compares_booleans_with_numbers():
-            accepted = accepted - _CROSSED.get(family, frozenset())
+        accepted = comparable_kinds(
+            source.type_family(column),
+            booleans_with_numbers=source.compares_booleans_with_numbers(),
+        )
         for value in self.values:
-            if _value_kind(value) not in accepted:
+            if value_kind(value) not in accepted:
                 raise DefinitionError(
                     f"{self.name}: {value!r} cannot match column {column!r} of dataset "
                     f"{source.name!r}, which is {source.schema[column]} "

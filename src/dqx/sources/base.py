@@ -108,6 +108,15 @@ class DataSource(abc.ABC):
         """
         return True
 
+    def groups_with_distinct(self) -> bool:
+        """Whether a grouped statement runs faster as COUNT(DISTINCT ...) over the rows.
+
+        The plan is the same either way (one statement per grouped column set); only
+        its shape differs. PostgreSQL sorts for DISTINCT and beats its own hash
+        aggregate of a GROUP BY with many groups (bench/FINDINGS.md, benchmark 10).
+        """
+        return False
+
     def resolve_column(
         self, column: str, *, metric: str | None = None, where: str | None = None
     ) -> str:

@@ -168,6 +168,9 @@ class PostgresDataSource(SchemaSource):
     def compares_booleans_with_numbers(self) -> bool:
         return False
 
+    def groups_with_distinct(self) -> bool:
+        return True
+
     def render(self, statement: exp.Expr) -> str:
         """The statement for psycopg: ``%(name)s`` markers, and every other ``%`` doubled.
 
