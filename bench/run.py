@@ -2,6 +2,7 @@
 
     python bench/run.py            # full run (6M and 30M rows, about ten minutes)
     python bench/run.py --quick    # tiny data, one repeat: the smoke test's mode
+    python bench/run.py --only 10,11 --out /tmp/engines.md   # PostgreSQL and Spark only
 
 Every ratio is measured in one process (or in alternating whole-process runs) with the
 sides interleaved round by round, so noise from other work on the machine falls on
@@ -257,6 +258,8 @@ class Settings:
     repeats: int
     warmup: int
     postgres: bool
+    #: Rows of the engine benchmarks (10: PostgreSQL, 11: Spark).
+    engine_rows: int = 1_000_000
 
 
 def dqx_values(suite: Any) -> dict[str, float | None]:
@@ -777,6 +780,120 @@ def bench_store(settings: Settings, backend: str, url: str | None) -> list[Outco
     return outcomes
 
 
+# -- where the data lives: PostgreSQL and Spark ----------------------------------------
+
+
+def bench_postgres_engine(settings: Settings, parquet: Path) -> Outcome:
+    title = (
+        f"12-metric suite inside PostgreSQL vs the same query in psql, "
+        f"{settings.engine_rows:,} rows"
+    )
+    if not settings.postgres:
+        return Outcome("10", title, "not measured (--no-postgres)", "<= 1.10x", None)
+    with postgres_database() as url:
+        if url is None:
+            return Outcome("10", title, "PostgreSQL unreachable", "<= 1.10x", None)
+        return _postgres_engine(settings, parquet, url, title)
+
+
+def _postgres_engine(settings: Settings, parquet: Path, url: str, title: str) -> Outcome:
+    import engines
+
+    from dqx.datasource import PostgresDataSource
+    from dqx.orm.repositories import MetricDB
+
+    started = time.perf_counter()
+    loaded = engines.load_postgres(url.replace("+psycopg", ""), parquet, settings.data_dir)
+    load_seconds = time.perf_counter() - started
+    database = url.rsplit("/", 1)[1]
+    db = MetricDB(f"sqlite:///{settings.data_dir / 'postgres-engine.db'}")
+
+    def make_source() -> Any:
+        return PostgresDataSource.from_table(url, "lineitem", "lineitem")
+
+    run_suite = suite_runner(db, make_source, dt.date.today())
+    probe = run_suite()
+    floors: dict[str, Callable[[], list[float | None]]] = {
+        f"floor: psql, {label}": lambda mode=mode: engines.psql_floor(database, mode)
+        for mode, label in (("one", "one statement"), ("per-metric", "one per metric"))
+    }
+    for name, floor in floors.items():
+        verify(f"10 ({name})", dqx_values(probe), floor())
+    replayed = [(s.sql, s.params) for s in probe.statements]
+    source = make_source()
+
+    def replay() -> None:
+        for sql, params in replayed:
+            source.execute(sql, params)
+
+    sides = alternate(
+        {**floors, "dqx suite": run_suite, "dqx's SQL replayed through psycopg": replay},
+        settings.repeats,
+        settings.warmup,
+    )
+    source.close()
+    db.dispose()
+    floor_side = best_floor(sides, tuple(floors))
+    outcome = ratio_outcome("10", title, sides["dqx suite"], floor_side, 1.10, list(sides.values()))
+    outcome.notes += [
+        f"{loaded:,} rows loaded into PostgreSQL in {load_seconds:.1f} s (COPY, then "
+        "VACUUM ANALYZE); the floor is lineitem.floor_sql run by psql, one process per run",
+        f"dqx ran {len(replayed)} statements inside PostgreSQL, "
+        + ", ".join(seconds_text(s.seconds) for s in probe.statements)
+        + " in the probe run; the dqx side builds its source each run (engine, connection, "
+        "the LIMIT 0 probe of the columns) and writes its metrics to SQLite",
+    ]
+    return outcome
+
+
+def bench_spark_engine(settings: Settings, parquet: Path) -> Outcome:
+    import engines
+
+    from dqx.datasource import SparkDataSource
+    from dqx.orm.repositories import MetricDB
+
+    title = (
+        f"12-metric suite on Spark local[2] vs the hand-written DataFrame aggregation, "
+        f"{settings.engine_rows:,} rows"
+    )
+    started = time.perf_counter()
+    spark = engines.spark_session()
+    start_seconds = time.perf_counter() - started
+    try:
+        frame = spark.read.parquet(str(parquet))
+        db = MetricDB(f"sqlite:///{settings.data_dir / 'spark-engine.db'}")
+
+        def make_source() -> Any:
+            return SparkDataSource.from_dataframe(frame, "lineitem")
+
+        run_suite = suite_runner(db, make_source, dt.date.today())
+        probe = run_suite()
+        floors: dict[str, Callable[[], list[float | None]]] = {
+            f"floor: DataFrame, {label}": lambda mode=mode: engines.spark_floor(frame, mode)
+            for mode, label in (("one", "one agg"), ("per-metric", "one agg per metric"))
+        }
+        for name, floor in floors.items():
+            verify(f"11 ({name})", dqx_values(probe), floor())
+        sides = alternate(
+            {**floors, "dqx suite": run_suite},
+            settings.repeats,
+            settings.warmup,
+        )
+        db.dispose()
+    finally:
+        spark.stop()
+    floor_side = best_floor(sides, tuple(floors))
+    outcome = ratio_outcome("11", title, sides["dqx suite"], floor_side, 1.10, list(sides.values()))
+    outcome.notes += [
+        f"SparkSession start (local[2], JVM included): {start_seconds:.1f} s, not timed; "
+        "both sides read the same Parquet DataFrame, uncached",
+        f"dqx ran {len(probe.statements)} Spark SQL queries, "
+        + ", ".join(seconds_text(s.seconds) for s in probe.statements)
+        + " in the probe run; the dqx side writes its metrics to SQLite",
+    ]
+    return outcome
+
+
 # -- main ------------------------------------------------------------------------------
 
 
@@ -787,10 +904,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", type=Path, default=HERE / "data")
     parser.add_argument("--repeats", type=int, default=None, help="timed rounds (default 5)")
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument(
+        "--only",
+        type=lambda text: set(text.split(",")),
+        default=None,
+        help="run only these benchmarks, e.g. 10,11 (the report then holds only them: "
+        "pass --out to keep bench/RESULTS.md)",
+    )
     args = parser.parse_args(argv)
     if args.quick:
         settings = Settings(
-            args.data_dir, 24_000, 48_000, 20_000, 1_000, args.repeats or 1, 1, True
+            args.data_dir, 24_000, 48_000, 20_000, 1_000, args.repeats or 1, 1, True, 24_000
         )
     else:
         settings = Settings(
@@ -812,53 +936,74 @@ def main(argv: list[str] | None = None) -> int:
     def step(message: str) -> None:
         print(f"[{time.perf_counter() - begun:7.1f}s] {message}", flush=True)
 
-    step(f"generating {settings.rows:,} rows")
-    parquet = lineitem.generate(settings.data_dir, settings.rows)
+    def wanted(*numbers: str) -> bool:
+        return args.only is None or bool(args.only & set(numbers))
+
     outcomes: list[Outcome] = []
-    step("1: suite over Parquet")
-    outcomes.append(bench_in_process(settings, parquet, arrow=False, number="1")[0])
-    step("2: suite over Arrow")
-    outcomes.append(bench_in_process(settings, parquet, arrow=True, number="2")[0])
-    step("3: whole process")
-    outcomes.append(
-        bench_processes(
-            settings,
-            parquet,
-            "3",
-            f"Whole process as the CLI runs it vs the floor's, {settings.rows:,} rows",
-            1.15,
-            memory=False,
+    if wanted("1", "2", "3", "4", "5", "5a", "5b"):
+        step(f"generating {settings.rows:,} rows")
+        parquet = lineitem.generate(settings.data_dir, settings.rows)
+    if wanted("1"):
+        step("1: suite over Parquet")
+        outcomes.append(bench_in_process(settings, parquet, arrow=False, number="1")[0])
+    if wanted("2"):
+        step("2: suite over Arrow")
+        outcomes.append(bench_in_process(settings, parquet, arrow=True, number="2")[0])
+    if wanted("3"):
+        step("3: whole process")
+        outcomes.append(
+            bench_processes(
+                settings,
+                parquet,
+                "3",
+                f"Whole process as the CLI runs it vs the floor's, {settings.rows:,} rows",
+                1.15,
+                memory=False,
+            )
         )
-    )
-    step("4: daily suite with windows")
-    outcomes.append(bench_daily(settings, parquet))
-    step("5: tracing overhead")
-    outcomes.extend(bench_tracing(settings, parquet))
-    step("6: import time")
-    outcomes.append(bench_import(settings))
-    step("7, 8: metric store on SQLite")
-    sqlite_path = settings.data_dir / "store.db"
-    outcomes.extend(bench_store(settings, "SQLite", f"sqlite:///{sqlite_path}"))
-    sqlite_path.unlink(missing_ok=True)
-    step("7, 8: metric store on PostgreSQL")
-    if settings.postgres:
-        with postgres_database() as url:
-            outcomes.extend(bench_store(settings, "PostgreSQL", url))
-    else:
-        outcomes.extend(bench_store(settings, "PostgreSQL", None))
-    step(f"generating {settings.big_rows:,} rows")
-    big = lineitem.generate(settings.data_dir, settings.big_rows)
-    step("9: peak RSS")
-    outcomes.append(
-        bench_processes(
-            settings,
-            big,
-            "9",
-            f"Peak RSS of the suite process vs the floor process, {settings.big_rows:,} rows",
-            1.10,
-            memory=True,
+    if wanted("4"):
+        step("4: daily suite with windows")
+        outcomes.append(bench_daily(settings, parquet))
+    if wanted("5", "5a", "5b"):
+        step("5: tracing overhead")
+        outcomes.extend(bench_tracing(settings, parquet))
+    if wanted("6"):
+        step("6: import time")
+        outcomes.append(bench_import(settings))
+    if wanted("7", "8"):
+        step("7, 8: metric store on SQLite")
+        sqlite_path = settings.data_dir / "store.db"
+        outcomes.extend(bench_store(settings, "SQLite", f"sqlite:///{sqlite_path}"))
+        sqlite_path.unlink(missing_ok=True)
+        step("7, 8: metric store on PostgreSQL")
+        if settings.postgres:
+            with postgres_database() as url:
+                outcomes.extend(bench_store(settings, "PostgreSQL", url))
+        else:
+            outcomes.extend(bench_store(settings, "PostgreSQL", None))
+    if wanted("9"):
+        step(f"generating {settings.big_rows:,} rows")
+        big = lineitem.generate(settings.data_dir, settings.big_rows)
+        step("9: peak RSS")
+        outcomes.append(
+            bench_processes(
+                settings,
+                big,
+                "9",
+                f"Peak RSS of the suite process vs the floor process, {settings.big_rows:,} rows",
+                1.10,
+                memory=True,
+            )
         )
-    )
+    if wanted("10", "11"):
+        step(f"generating {settings.engine_rows:,} rows for the engines")
+        engine_parquet = lineitem.generate(settings.data_dir, settings.engine_rows)
+    if wanted("10"):
+        step("10: PostgreSQL")
+        outcomes.append(bench_postgres_engine(settings, engine_parquet))
+    if wanted("11"):
+        step("11: Spark local")
+        outcomes.append(bench_spark_engine(settings, engine_parquet))
     outcomes.sort(key=lambda o: (int(re.sub(r"\D", "", o.number)), o.number))
     elapsed = time.perf_counter() - begun
     context = [
@@ -866,7 +1011,8 @@ def main(argv: list[str] | None = None) -> int:
         "rounds; the sides of a comparison alternate within each round (rotating order)",
         f"- Data: bench/lineitem.py, {settings.rows:,} rows (~{lineitem.ROWS_PER_DAY:,} a "
         f"day, 2% NULL l_discount, {lineitem.duplicate_pairs(settings.rows):,} duplicate "
-        f"key pairs) and {settings.big_rows:,} rows for memory",
+        f"key pairs), {settings.big_rows:,} rows for memory and {settings.engine_rows:,} "
+        "in PostgreSQL and Spark",
         f"- Whole run took {elapsed / 60:.1f} minutes",
     ]
     write_results(args.out, outcomes, context, args.quick)

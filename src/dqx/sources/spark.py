@@ -108,6 +108,12 @@ class SparkDataSource(SchemaSource):
         result = self._spark.sql(sql, args=dict(params) if params else None)
         return [tuple(row) for row in result.collect()]
 
+    def close(self) -> None:
+        """Drop the temporary view a DataFrame source registered; the session and the
+        DataFrame stay the caller's."""
+        if self._view is not None:
+            self._spark.catalog.dropTempView(self._view)
+
 
 def _columns(frame: DataFrame, name: str) -> dict[str, ColumnType]:
     columns: dict[str, ColumnType] = {}
