@@ -36,22 +36,33 @@ def schema_url(postgres_database: str) -> Iterator[tuple[str, str]]:
         )
 
 
-def _holding_lock(conninfo: str, schema: str, seconds: float) -> threading.Thread:
-    """Another connection holds dq_metric locked for ``seconds``, as a long job would."""
-    started = threading.Event()
+class _Lock:
+    """Another connection holds dq_metric locked, as a long job would, until released
+    or ``seconds`` pass."""
 
-    def hold() -> None:
-        with psycopg.connect(conninfo) as connection:
-            connection.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
-            connection.execute("LOCK TABLE dq_metric IN ACCESS EXCLUSIVE MODE")
-            started.set()
-            time.sleep(seconds)
-            connection.rollback()
+    def __init__(self, conninfo: str, schema: str, seconds: float) -> None:
+        self._release = threading.Event()
+        started = threading.Event()
 
-    thread = threading.Thread(target=hold, daemon=True)
-    thread.start()
-    assert started.wait(10)
-    return thread
+        def hold() -> None:
+            with psycopg.connect(conninfo) as connection:
+                connection.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(schema)))
+                connection.execute("LOCK TABLE dq_metric IN ACCESS EXCLUSIVE MODE")
+                started.set()
+                self._release.wait(seconds)
+                connection.rollback()
+
+        self._thread = threading.Thread(target=hold, daemon=True)
+        self._thread.start()
+        assert started.wait(10)
+
+    def join(self) -> None:
+        self._release.set()
+        self._thread.join()
+
+
+def _holding_lock(conninfo: str, schema: str, seconds: float) -> _Lock:
+    return _Lock(conninfo, schema, seconds)
 
 
 def test_a_write_blocked_by_a_lock_gives_up_after_its_timeout_and_names_the_wait(
