@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from dqx.checks import Check
     from dqx.common import AssertionResult, ResultKey
     from dqx.config import Settings
-    from dqx.datasource import DuckRelationDataSource
+    from dqx.datasource import DataSource
     from dqx.links import TraceLinks
     from dqx.orm.repositories import MetricDB
     from dqx.records import SuiteResult
@@ -50,8 +50,10 @@ __all__ = ["run_command"]
     "data",
     multiple=True,
     required=True,
-    metavar="NAME=PATH",
-    help="A dataset: a .parquet or .csv file, a glob, or a directory of them. Repeatable.",
+    metavar="NAME=LOCATION",
+    help="A dataset: a .parquet or .csv file, a glob or a directory of them (Hive "
+    "partitions found), postgresql://.../db#schema.table, duckdb:///file.db#table or "
+    "spark:TABLE. Repeatable.",
 )
 @click.option(
     "--date-column",
@@ -127,7 +129,7 @@ def run_command(
     settings, threshold = _settings(db_url, fail_on, trace_file, otlp_endpoint)
     # Everything that can be wrong with the command line is found before data is read.
     check_trace_file(settings)
-    datasets = parse_pairs(data, "--data", "NAME=PATH")
+    datasets = parse_pairs(data, "--data", "NAME=LOCATION")
     date_columns = parse_pairs(date_column, "--date-column", "NAME=COLUMN")
     checks = load_checks(checks_file)
     key = _result_key(day, tags)
@@ -209,7 +211,7 @@ def _run_suite(
     *,
     db: MetricDB,
     provider: SDKTracerProvider | None,
-    sources: Sequence[DuckRelationDataSource],
+    sources: Sequence[DataSource],
     key: ResultKey,
     progress: ScanProgress,
 ) -> tuple[SuiteResult, str | None]:

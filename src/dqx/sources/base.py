@@ -85,6 +85,10 @@ class DataSource(abc.ABC):
         each ``exp.Placeholder`` written as the driver's named parameter marker."""
         return statement.sql(dialect=self.dialect)
 
+    def close(self) -> None:  # noqa: B027 - optional: most sources hold something
+        """Release what the source holds (a connection, a temporary view); the default
+        holds nothing. A source is not used after it is closed."""
+
     @property
     def partitioned(self) -> bool:
         return self.date_column is not None

@@ -18,7 +18,7 @@ import sqlglot
 from sqlglot import exp
 from sqlglot.errors import ParseError
 
-from dqx.common import DefinitionError
+from dqx.common import ComputeError, DefinitionError
 from dqx.sources.base import (
     ColumnType,
     DateKind,
@@ -139,6 +139,10 @@ class PostgresDataSource(SchemaSource):
                 )
                 types = {oid: (shown, category) for oid, shown, category in cursor.fetchall()}
         except Exception as exc:  # the driver's error types: psycopg's or SQLAlchemy's
+            if _unreachable(exc):
+                raise ComputeError(
+                    f"dataset {self.name!r}: cannot reach PostgreSQL: {_first_line(exc)}"
+                ) from exc
             raise DefinitionError(
                 f"dataset {self.name!r}: cannot read {self._describe()} from PostgreSQL: "
                 f"{_first_line(exc)}",
@@ -291,6 +295,12 @@ def _date_kind(shown: str) -> DateKind | None:
     if shown.startswith("timestamp"):
         return "timestamp"
     return "text" if shown in _TEXT_TYPES else None
+
+
+def _unreachable(exc: BaseException) -> bool:
+    # DB-API's OperationalError (psycopg's, and SQLAlchemy's wrapping of it at connect)
+    # is the server or the network, not the table named: an outage, not a typo.
+    return any(cls.__name__ == "OperationalError" for cls in type(exc).__mro__)
 
 
 def _first_line(exc: BaseException) -> str:
