@@ -3,18 +3,23 @@
 A user's expression goes into the shared statement beside every other metric of its
 dataset, so it must be exactly one aggregate over that dataset's own columns: no
 statement, subquery, table or file function, window, alias, star expansion or
-positional column, and no column outside an aggregate. The text is read by the
-source's dialect, because the same characters mean different things on different
-engines (``x ^ 2`` is a power in DuckDB and PostgreSQL, a bitwise XOR in Spark).
+positional column, no function returning a set of rows, and no column outside an
+aggregate. The text is read by the source's dialect, because the same characters mean
+different things on different engines (``x ^ 2`` is a power in DuckDB and PostgreSQL,
+a bitwise XOR in Spark).
 
 The :class:`~dqx.specs.CustomSQL` spec holds the text; this module holds the reading.
 """
 
 from __future__ import annotations
 
+import itertools
+
 import sqlglot
 from sqlglot import exp
+from sqlglot.dialects.dialect import Dialect
 from sqlglot.errors import ParseError
+from sqlglot.tokenizer_core import TokenType
 
 from dqx.common import DefinitionError
 
@@ -137,6 +142,119 @@ _FORBIDDEN_BY_ENGINE: dict[str, frozenset[str]] = {
     ),
 }
 _FORBIDDEN_FUNCTIONS = frozenset().union(*_FORBIDDEN_BY_ENGINE.values())
+
+# Functions that return a set of rows, not one value. Beside an aggregate they multiply
+# the statement's single row, and only one of those rows would be stored as the metric;
+# given an empty input they leave the statement with no row at all, which sinks every
+# metric of the batch. sqlglot reads some of them into the node classes below; the rest
+# arrive as plain function names. PostgreSQL's are every `pg_proc` row with `proretset`
+# (PostgreSQL 15), less the ones already refused above. As with the functions above, the
+# union is refused on every dialect, judged after the dialect has read the text: DuckDB
+# reads its boolean regexp_matches() as a regex match, which stays allowed there.
+_SET_RETURNING_BY_ENGINE: dict[str, frozenset[str]] = {
+    "duckdb": frozenset({"unnest", "unlist", "generate_subscripts", "json_each", "json_tree"}),
+    "postgres": frozenset(
+        [
+            "unnest",
+            "generate_series",
+            "generate_subscripts",
+            "regexp_matches",
+            "regexp_split_to_table",
+            "string_to_table",
+            "json_array_elements",
+            "json_array_elements_text",
+            "json_each",
+            "json_each_text",
+            "json_object_keys",
+            "json_populate_recordset",
+            "json_to_recordset",
+            "jsonb_array_elements",
+            "jsonb_array_elements_text",
+            "jsonb_each",
+            "jsonb_each_text",
+            "jsonb_object_keys",
+            "jsonb_path_query",
+            "jsonb_path_query_tz",
+            "jsonb_populate_recordset",
+            "jsonb_to_recordset",
+            "ts_debug",
+            "ts_parse",
+            "ts_token_type",
+            "aclexplode",
+            "_pg_expandarray",
+            "txid_snapshot_xip",
+            "pg_snapshot_xip",
+            "pg_options_to_table",
+            "pg_get_keywords",
+            "pg_config",
+            "pg_cursor",
+            "pg_prepared_statement",
+            "pg_prepared_xact",
+            "pg_lock_status",
+            "pg_listening_channels",
+            "pg_tablespace_databases",
+            "pg_timezone_abbrevs",
+            "pg_timezone_names",
+            "pg_show_all_settings",
+            "pg_show_all_file_settings",
+            "pg_hba_file_rules",
+            "pg_ident_file_mappings",
+            "pg_available_extensions",
+            "pg_available_extension_versions",
+            "pg_extension_update_paths",
+            "pg_mcv_list_items",
+            "pg_partition_tree",
+            "pg_partition_ancestors",
+            "pg_get_catalog_foreign_keys",
+            "pg_get_publication_tables",
+            "pg_get_replication_slots",
+            "pg_get_multixact_members",
+            "pg_get_backend_memory_contexts",
+            "pg_get_shmem_allocations",
+            "pg_get_wal_resource_managers",
+            "pg_event_trigger_ddl_commands",
+            "pg_event_trigger_dropped_objects",
+            "pg_logical_slot_get_changes",
+            "pg_logical_slot_get_binary_changes",
+            "pg_logical_slot_peek_changes",
+            "pg_logical_slot_peek_binary_changes",
+            "pg_ls_logicalmapdir",
+            "pg_ls_logicalsnapdir",
+            "pg_ls_replslotdir",
+            "pg_stat_get_activity",
+            "pg_stat_get_backend_idset",
+            "pg_stat_get_progress_info",
+            "pg_stat_get_recovery_prefetch",
+            "pg_stat_get_slru",
+            "pg_stat_get_subscription",
+            "pg_stat_get_wal_senders",
+            "pg_show_replication_origin_status",
+        ]
+    ),
+    "spark": frozenset(
+        {
+            "explode",
+            "explode_outer",
+            "posexplode",
+            "posexplode_outer",
+            "inline",
+            "inline_outer",
+            "stack",
+            "json_tuple",
+            "variant_explode",
+            "variant_explode_outer",
+        }
+    ),
+}
+_SET_RETURNING_FUNCTIONS = frozenset().union(*_SET_RETURNING_BY_ENGINE.values())
+# UDTF covers UNNEST, EXPLODE and its kin, INLINE, STACK, LATERAL and VALUES.
+_SET_RETURNING_NODES: tuple[type[exp.Expr], ...] = (
+    exp.UDTF,
+    exp.GenerateSeries,
+    exp.ExplodingGenerateSeries,
+    exp.JSONTable,
+    exp.XMLTable,
+)
 _FORBIDDEN_NODES: tuple[type[exp.Expr], ...] = (
     exp.Query,
     exp.Subquery,
@@ -166,7 +284,7 @@ def parse_custom_sql(sql: str, dialect: str, *, where: str | None = None) -> exp
     metric = f"custom_sql({sql})"
     tree = _parse_one(sql, dialect, metric, where)
     for node in tree.walk():
-        _check_node(node, dialect, metric, where)
+        _check_node(node, sql, dialect, where)
     if not any(isinstance(node, exp.AggFunc) for node in tree.walk()):
         raise DefinitionError(
             f"{metric} must aggregate over the rows (SUM, COUNT, AVG, ...); "
@@ -205,7 +323,8 @@ def _parse_one(sql: str, dialect: str, metric: str, where: str | None) -> exp.Ex
     return tree
 
 
-def _check_node(node: exp.Expr, dialect: str, metric: str, where: str | None) -> None:
+def _check_node(node: exp.Expr, sql: str, dialect: str, where: str | None) -> None:
+    metric = f"custom_sql({sql})"
     if isinstance(node, _FORBIDDEN_NODES):
         raise DefinitionError(
             f"{metric} may hold one aggregate expression only; "
@@ -221,6 +340,14 @@ def _check_node(node: exp.Expr, dialect: str, metric: str, where: str | None) ->
             metric=metric,
         )
     function_name = _function_name(node)
+    if isinstance(node, _SET_RETURNING_NODES) or function_name in _SET_RETURNING_FUNCTIONS:
+        called = _written_name(node, sql, dialect)
+        raise DefinitionError(
+            f"{metric} may not call {called}(): it returns a set of rows, not one value, "
+            f"so the metric would keep one arbitrary row or none; aggregate over the "
+            f"dataset's columns instead{_in(where)}",
+            metric=metric,
+        )
     if function_name in _FORBIDDEN_FUNCTIONS:
         raise DefinitionError(
             f"{metric} may not call {function_name}(): it reads outside the dataset{_in(where)}",
@@ -247,6 +374,22 @@ def _check_column(column: exp.Column, dialect: str, metric: str, where: str | No
             metric=metric,
             column=column.name,
         )
+
+
+def _written_name(node: exp.Expr, sql: str, dialect: str) -> str:
+    """The function's name as the user spelled it: sqlglot reads UNNEST, EXPLODE and
+    their kin into one node that renders under each dialect's own name."""
+    rendered = node.sql(dialect).split("(", 1)[0].strip().lower()
+    tokens = Dialect.get_or_raise(dialect).tokenize(sql)
+    written = {
+        token.text.lower()
+        for token, after in itertools.pairwise(tokens)
+        if after.token_type == TokenType.L_PAREN
+    }
+    if rendered in written:
+        return rendered
+    known = sorted(written & (_SET_RETURNING_FUNCTIONS | _FORBIDDEN_FUNCTIONS))
+    return known[0] if known else rendered
 
 
 def _counts_rows(star: exp.Star) -> bool:
