@@ -2,7 +2,8 @@
 
     python bench/run.py            # full run (6M and 30M rows, about ten minutes)
     python bench/run.py --quick    # tiny data, one repeat: the smoke test's mode
-    python bench/run.py --only 10,11 --out /tmp/engines.md   # PostgreSQL and Spark only
+    python bench/run.py --only 10,11   # rerun PostgreSQL and Spark, keep the rest of
+                                       # RESULTS.md (a full run takes ~10 minutes)
 
 Every ratio is measured in one process (or in alternating whole-process runs) with the
 sides interleaved round by round, so noise from other work on the machine falls on
@@ -243,6 +244,51 @@ def write_results(path: Path, outcomes: list[Outcome], context: list[str], quick
     if findings.exists():
         lines += ["---", "", findings.read_text().rstrip(), ""]
     path.write_text("\n".join(lines))
+
+
+def merge_results(old: str, new: str, numbers: set[str]) -> str:
+    """``old`` report with the benchmarks in ``numbers`` taken from ``new``: their
+    budget rows and figures replaced, everything else kept, the findings refreshed."""
+
+    def parts(text: str) -> tuple[str, list[str], list[str], str]:
+        head, _, rest = text.partition("## Budgets\n")
+        table, _, rest = rest.partition("## Figures (median of the timed rounds, min, max)\n")
+        figures, _, findings = rest.partition("\n---\n")
+        rows = [line for line in table.splitlines() if re.match(r"^\| \w+ \|", line)]
+        sections = [s for s in re.split(r"(?m)^(?=### )", figures) if s.startswith("### ")]
+        return head, rows, sections, findings
+
+    def order(number: str) -> tuple[int, str]:
+        return int(re.sub(r"\D", "", number)), number
+
+    old_head, old_rows, old_sections, _ = parts(old)
+    _, new_rows, new_sections, findings = parts(new)
+    row_number = lambda row: row.split("|")[1].strip()  # noqa: E731
+    section_number = lambda section: section[4:].split(".", 1)[0]  # noqa: E731
+    rows = [r for r in old_rows if row_number(r) not in numbers]
+    rows += [r for r in new_rows if row_number(r) in numbers]
+    sections = [s for s in old_sections if section_number(s) not in numbers]
+    sections += [s for s in new_sections if section_number(s) in numbers]
+    rows.sort(key=lambda r: order(row_number(r)))
+    sections.sort(key=lambda s: order(section_number(s)))
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=ROOT
+    ).stdout.strip()
+    rerun = (
+        f"- Benchmarks {', '.join(sorted(numbers, key=order))} rerun alone "
+        f"(`bench/run.py --only`) at {dt.datetime.now().isoformat(timespec='seconds')}, "
+        f"dqx commit {commit or 'unknown'}; the rest are from the run described above"
+    )
+    return "".join(
+        [
+            old_head.rstrip("\n") + "\n" + rerun + "\n\n## Budgets\n\n",
+            "| # | benchmark | measured | budget | status |\n|---|---|---|---|---|\n",
+            "".join(row + "\n" for row in rows),
+            "\n## Figures (median of the timed rounds, min, max)\n\n",
+            "".join(section.rstrip("\n") + "\n\n" for section in sections).rstrip("\n") + "\n",
+            "\n---\n" + findings,
+        ]
+    )
 
 
 # -- the benchmarks --------------------------------------------------------------------
@@ -908,8 +954,7 @@ def main(argv: list[str] | None = None) -> int:
         "--only",
         type=lambda text: set(text.split(",")),
         default=None,
-        help="run only these benchmarks, e.g. 10,11 (the report then holds only them: "
-        "pass --out to keep bench/RESULTS.md)",
+        help="run only these benchmarks, e.g. 10,11; an existing report keeps the others",
     )
     args = parser.parse_args(argv)
     if args.quick:
@@ -1015,7 +1060,11 @@ def main(argv: list[str] | None = None) -> int:
         "in PostgreSQL and Spark",
         f"- Whole run took {elapsed / 60:.1f} minutes",
     ]
+    previous = args.out.read_text() if args.only and args.out.exists() else None
     write_results(args.out, outcomes, context, args.quick)
+    if previous is not None and "## Budgets" in previous:
+        # --only updates its benchmarks in the existing report and keeps the others.
+        args.out.write_text(merge_results(previous, args.out.read_text(), args.only))
     step(f"wrote {args.out}")
     for outcome in outcomes:
         status = "skipped" if outcome.met is None else ("met" if outcome.met else "MISSED")
