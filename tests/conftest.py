@@ -1,10 +1,13 @@
-"""Shared test set-up: the Hypothesis profile and a way to measure metrics through a run."""
+"""Shared test set-up: the Hypothesis profile, a way to measure metrics through a run,
+the metric stores (a SQLite file; SQLite and PostgreSQL from one test body), the traced
+provider, PostgreSQL and Spark. Helpers that are not fixtures are in ``tests.support``."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -14,7 +17,9 @@ from returns.result import Result
 
 from dqx import Context, MetricProvider, ResultKey, VerificationSuite, check
 from dqx.datasource import DuckRelationDataSource
-from dqx.orm.repositories import InMemoryMetricDB
+from dqx.orm.repositories import InMemoryMetricDB, MetricDB
+from tests.services import require_postgres
+from tests.support.runs import Traced
 
 # Moderate by default so `make test` stays fast on two shared cores; raise it locally
 # with HYPOTHESIS_PROFILE=thorough when changing the engine.
@@ -69,8 +74,6 @@ def measure() -> Measure:
 @pytest.fixture(scope="session")
 def postgres_server() -> str:
     """The server's URL; skips when it is unreachable, fails under DQX_REQUIRE_SERVICES."""
-    from services import require_postgres
-
     return require_postgres()
 
 
@@ -108,6 +111,43 @@ def postgres_url(postgres_database: str) -> Any:
     yield f"{postgres_database}?options=-csearch_path%3D{schema}"
     with psycopg.connect(conninfo, autocommit=True) as connection:
         connection.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+# -- metric stores and tracing ----------------------------------------------------------
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[MetricDB]:
+    """A metric store in a SQLite file of the test's own."""
+    store = MetricDB(f"sqlite:///{tmp_path / 'dqx.db'}")
+    yield store
+    store.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A URL another process can open too: a SQLite file that does not exist yet, or
+    a PostgreSQL schema of the test's own (skips or fails as tests/services.py says)."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'metrics.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    return url
+
+
+@pytest.fixture
+def store(store_url: str) -> Iterator[MetricDB]:
+    """The metric store on every backend ``store_url`` names: one test body for each."""
+    opened = MetricDB(store_url)
+    yield opened
+    opened.dispose()
+
+
+@pytest.fixture
+def traced() -> Iterator[Traced]:
+    """An SDK provider with an in-memory exporter, for ``tracer_provider=``."""
+    tracing = Traced()
+    yield tracing
+    tracing.provider.shutdown()
 
 
 # -- Spark: one local SparkSession for the whole test session ----------------------------

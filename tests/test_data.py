@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,33 +16,14 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 from pytest_mock import MockerFixture
 from returns.result import Failure, Success
 from sqlalchemy import text
-from traces.backends import (
-    DAY,
-    Traced,
-    many_metrics_check,
-    run_suite,
-    write_otlp_lines,
-)
 
 from dqx import Context, MetricProvider, check, metrics_by_execution_id, reconcile
 from dqx.common import InvalidExecutionIdError, StoreError
 from dqx.data import Reconciliation, metrics_table
 from dqx.orm.repositories import Metric, MetricDB, MetricRow
 from dqx.traces import InMemoryTraceSource, OTLPFileTraceSource
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[MetricDB]:
-    store = MetricDB(f"sqlite:///{tmp_path / 'dqx.db'}")
-    yield store
-    store.dispose()
-
-
-@pytest.fixture
-def traced() -> Iterator[Traced]:
-    tracing = Traced()
-    yield tracing
-    tracing.provider.shutdown()
+from tests.support.backends import write_otlp_lines
+from tests.support.runs import DAY, Traced, many_metrics_check, run_suite
 
 
 def _delete_rows(db: MetricDB, execution_id: str, names: list[str] | None = None) -> None:

@@ -23,6 +23,7 @@ from dqx.display import (
 )
 from dqx.orm.repositories import InMemoryMetricDB
 from dqx.traces import InMemoryTraceSource
+from tests.support.runs import Traced
 
 
 def text(table: Table) -> str:
@@ -68,19 +69,12 @@ def test_runs_table_lists_each_run_with_counts() -> None:
     ]
 
 
-def test_reconciliation_rows_name_each_metric_the_database_lost() -> None:
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider()
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+def test_reconciliation_rows_name_each_metric_the_database_lost(traced: Traced) -> None:
     traced_db = InMemoryMetricDB()
-    suite = run_suite(traced_db, provider)
+    suite = run_suite(traced_db, traced.provider)
     # A second database that never received the run's metrics: all of them are lost.
     empty = InMemoryMetricDB()
-    rec = reconcile(empty, suite.execution_id, InMemoryTraceSource(exporter))
+    rec = reconcile(empty, suite.execution_id, InMemoryTraceSource(traced.exporter))
     rows = reconciliation_rows(rec)
     assert {r["problem"] for r in rows} == {"missing_in_db"}
     assert sorted(r["metric"] for r in rows) == sorted(

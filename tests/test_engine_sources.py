@@ -129,7 +129,8 @@ def load_postgres(url: str, table: str) -> None:
 def statement_stats(postgres_database: str) -> Any:
     """Reads pg_stat_statements for this test session's database."""
     import psycopg
-    from services import unavailable
+
+    from tests.services import unavailable
 
     conninfo = postgres_database.replace("postgresql+psycopg", "postgresql")
     connection = psycopg.connect(conninfo, autocommit=True)

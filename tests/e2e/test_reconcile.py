@@ -4,30 +4,17 @@ The run goes through the public API on DuckDB with the metric table away, so
 ``run()`` raises PersistError; the table comes back and reconcile finds every metric
 missing in the database, read from the in-memory exporter, an OTLP JSON-lines file,
 Jaeger (api_v3 and v1) or Tempo (v2 and v1) served on 127.0.0.1. The store is a
-SQLite file and, when the server is reachable, a PostgreSQL database of the test's own.
+SQLite file and, when the server is reachable, a PostgreSQL schema of the test's own.
 """
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
 
 import pytest
-from services import POSTGRES_CONNINFO, POSTGRES_SERVER, require_postgres
 from sqlalchemy import text
-from traces.backends import (
-    DAY,
-    Run,
-    Traced,
-    jaeger_routes,
-    orders_check,
-    serve,
-    tempo_routes,
-    write_otlp_lines,
-)
-from traces.backends import orders as orders_source
 
 from dqx import ResultKey, VerificationSuite, metrics_by_execution_id, reconcile
 from dqx.common import PersistError
@@ -39,41 +26,9 @@ from dqx.traces import (
     TempoTraceSource,
     TraceSource,
 )
-
-
-@contextmanager
-def _postgres_db() -> Iterator[MetricDB]:
-    import psycopg
-
-    require_postgres()  # skips, or fails under DQX_REQUIRE_SERVICES, when it is down
-    name = f"dqx_reconcile_{os.getpid()}"
-    admin = psycopg.connect(POSTGRES_CONNINFO, autocommit=True, connect_timeout=3)
-    try:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.execute(f'CREATE DATABASE "{name}"')
-        db = MetricDB(POSTGRES_SERVER.rsplit("/", 1)[0] + f"/{name}")
-        try:
-            yield db
-        finally:
-            db.dispose()
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        admin.close()
-
-
-@contextmanager
-def _sqlite_db(tmp_path: Path) -> Iterator[MetricDB]:
-    db = MetricDB(f"sqlite:///{tmp_path / 'dqx.db'}")
-    yield db
-    db.dispose()
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetricDB]:
-    opened = _sqlite_db(tmp_path) if request.param == "sqlite" else _postgres_db()
-    with opened as store:
-        yield store
-
+from tests.support.backends import jaeger_routes, serve, tempo_routes, write_otlp_lines
+from tests.support.runs import DAY, Run, Traced, orders_check
+from tests.support.runs import orders as orders_source
 
 _FAIL_WRITES = {
     "sqlite": [
@@ -100,16 +55,16 @@ def _execute(db: MetricDB, statements: list[str]) -> None:
 
 
 @pytest.fixture
-def lost_run(db: MetricDB) -> Iterator[Run]:
+def lost_run(store: MetricDB) -> Iterator[Run]:
     """A run whose metric write failed (reads still work): only its trace has them."""
     traced = Traced()
-    db.ensure_schema()
-    backend = db.engine.dialect.name
-    _execute(db, _FAIL_WRITES[backend])
-    suite = VerificationSuite([orders_check], db, "Orders", tracer_provider=traced.provider)
+    store.ensure_schema()
+    backend = store.engine.dialect.name
+    _execute(store, _FAIL_WRITES[backend])
+    suite = VerificationSuite([orders_check], store, "Orders", tracer_provider=traced.provider)
     with pytest.raises(PersistError) as raised:
         suite.run([orders_source()], ResultKey(DAY, {"env": "prod"}))
-    _execute(db, _HEAL_WRITES[backend])
+    _execute(store, _HEAL_WRITES[backend])
     assert raised.value.execution_id == suite.execution_id
     assert suite.result is not None and suite.result.metrics
     yield Run(suite.execution_id, traced.spans(suite.execution_id), suite.result.metrics, traced)
@@ -152,32 +107,32 @@ SOURCES: dict[str, Opener] = {
 
 @pytest.mark.parametrize("source_name", list(SOURCES))
 def test_a_lost_metric_write_is_detected_and_recovered_from_the_trace(
-    db: MetricDB, lost_run: Run, source_name: str, tmp_path: Path
+    store: MetricDB, lost_run: Run, source_name: str, tmp_path: Path
 ) -> None:
     execution_id = lost_run.execution_id
-    assert metrics_by_execution_id(db, execution_id) == []
-    run_record = db.run(execution_id)
+    assert metrics_by_execution_id(store, execution_id) == []
+    run_record = store.run(execution_id)
     assert run_record is not None and run_record.status == "persist_failed"
 
     with SOURCES[source_name](lost_run, tmp_path) as source:
-        rec = reconcile(db, execution_id, source)
+        rec = reconcile(store, execution_id, source)
         assert rec.trace_found and rec.trace_expected and not rec.ok
         assert {m.id for m in rec.missing_in_db} == {m.id for m in lost_run.metrics}
         assert not rec.matched and not rec.missing_in_trace and not rec.mismatched
-        union = metrics_by_execution_id(db, execution_id, trace=source)
+        union = metrics_by_execution_id(store, execution_id, trace=source)
         assert {s.tags["__origin"] for s in union} == {"trace"}
 
-        assert rec.recover(db) == len(lost_run.metrics)
-        assert rec.recover(db) == 0
+        assert rec.recover(store) == len(lost_run.metrics)
+        assert rec.recover(store) == 0
 
-        after = reconcile(db, execution_id, source)
+        after = reconcile(store, execution_id, source)
         assert after.ok and len(after.matched) == len(lost_run.metrics)
-        assert after.recover(db) == 0
-        union = metrics_by_execution_id(db, execution_id, trace=source)
+        assert after.recover(store) == 0
+        union = metrics_by_execution_id(store, execution_id, trace=source)
         assert {s.tags["__origin"] for s in union} == {"db+trace"}
 
     # What came back is what the run computed, bit for bit, under the same ids.
-    restored = {m.id: m for m in db.metrics_for_execution(execution_id)}
+    restored = {m.id: m for m in store.metrics_for_execution(execution_id)}
     assert set(restored) == {m.id for m in lost_run.metrics}
     for metric in lost_run.metrics:
         back = restored[metric.id]
@@ -194,10 +149,10 @@ def test_a_lost_metric_write_is_detected_and_recovered_from_the_trace(
             metric.origin,
         )
         assert back.suite == "Orders" and back.execution_id == execution_id
-    symbols = metrics_by_execution_id(db, execution_id)
+    symbols = metrics_by_execution_id(store, execution_id)
     assert [(s.yyyy_mm_dd, s.metric, s.value.unwrap()) for s in symbols] == sorted(
         (m.yyyy_mm_dd, m.name, m.value) for m in lost_run.metrics
     )
     assert all(s.tags == {"env": "prod", "__execution_id": execution_id} for s in symbols)
-    recorded = db.run(execution_id)
+    recorded = store.run(execution_id)
     assert recorded is not None and recorded.metric_count == len(lost_run.metrics)

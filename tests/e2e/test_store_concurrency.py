@@ -5,11 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing
 import queue
-from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
-import pytest
 
 from dqx import Context, MetricProvider, ResultKey, VerificationSuite, check
 from dqx.datasource import DuckRelationDataSource
@@ -62,14 +60,8 @@ def _worker(url: str, worker: int, barrier: Any, results: Any) -> None:
         results.put((worker, [], f"{type(exc).__name__}: {exc}"))
 
 
-@pytest.mark.parametrize("backend", ["sqlite", "postgres"])
-def test_four_processes_of_five_runs_store_every_metric_exactly_once(
-    backend: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    if backend == "sqlite":
-        url = f"sqlite:///{tmp_path / 'shared.db'}"  # a fresh file: the schema is raced too
-    else:
-        url = request.getfixturevalue("postgres_url")
+def test_four_processes_of_five_runs_store_every_metric_exactly_once(store_url: str) -> None:
+    url = store_url  # on SQLite a file that does not exist yet: the schema is raced too
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(PROCESSES)
     results = context.Queue()

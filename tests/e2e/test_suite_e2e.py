@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import statistics
-from collections.abc import Iterator
-from pathlib import Path
 
 import pyarrow as pa
 import pytest
@@ -41,28 +39,16 @@ def trends(mp: MetricProvider, ctx: Context) -> None:
     ctx.assert_that(mp.sum("price") - mp.sum("price", lag=1)).where(name="delta").is_gt(-1e6)
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetricDB]:
-    url = (
-        f"sqlite:///{tmp_path / 'metrics.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    store = MetricDB(url)
-    yield store
-    store.dispose()
-
-
-def test_daily_runs_reuse_history_and_match_python(db: MetricDB) -> None:
+def test_daily_runs_reuse_history_and_match_python(store: MetricDB) -> None:
     table = history_table()
     yesterday = DAY - dt.timedelta(days=1)
-    first = VerificationSuite([trends], db, "daily")
+    first = VerificationSuite([trends], store, "daily")
     first.run([DuckRelationDataSource.from_arrow(table, "sales")], ResultKey(yesterday))
     [statement] = first.statements
     # Every lag of the first run is computed in the run's one statement.
     assert statement.dates == tuple(yesterday - dt.timedelta(days=n) for n in range(7, -1, -1))
 
-    second = VerificationSuite([trends], db, "daily")
+    second = VerificationSuite([trends], store, "daily")
     second.run([DuckRelationDataSource.from_arrow(table, "sales")], ResultKey(DAY))
     [statement] = second.statements
     # History holds everything but today and sum(price) seven days back.
@@ -80,14 +66,14 @@ def test_daily_runs_reuse_history_and_match_python(db: MetricDB) -> None:
     assert all(r.status == "OK" and r.severity == "P2" for r in results.values())
 
 
-def test_a_snapshot_has_no_past_until_history_has_it(db: MetricDB) -> None:
+def test_a_snapshot_has_no_past_until_history_has_it(store: MetricDB) -> None:
     @check(name="Snapshot")
     def snapshot(mp: MetricProvider, ctx: Context) -> None:
         ctx.assert_that(mp.ext.day_over_day(mp.num_rows())).where(name="growth").is_lt(1)
         ctx.assert_that(mp.num_rows()).where(name="rows").is_gt(0)
 
     yesterday = DAY - dt.timedelta(days=1)
-    before = VerificationSuite([snapshot], db, "snap")
+    before = VerificationSuite([snapshot], store, "snap")
     before.run(
         [DuckRelationDataSource.from_arrow(pa.table({"x": [1, 2, 3, 4]}), "users")],
         ResultKey(yesterday, {"env": "prod"}),
@@ -99,7 +85,7 @@ def test_a_snapshot_has_no_past_until_history_has_it(db: MetricDB) -> None:
     assert "'users'" in message and "num_rows()" in message
     assert (yesterday - dt.timedelta(days=1)).isoformat() in message
 
-    today = VerificationSuite([snapshot], db, "snap")
+    today = VerificationSuite([snapshot], store, "snap")
     today.run(
         [DuckRelationDataSource.from_arrow(pa.table({"x": [1, 2, 3, 4, 5]}), "users")],
         ResultKey(DAY, {"env": "prod"}),
@@ -110,7 +96,7 @@ def test_a_snapshot_has_no_past_until_history_has_it(db: MetricDB) -> None:
     assert statement.dates == (DAY,)
 
     # History is per tags: another environment has none.
-    other = VerificationSuite([snapshot], db, "snap")
+    other = VerificationSuite([snapshot], store, "snap")
     other.run(
         [DuckRelationDataSource.from_arrow(pa.table({"x": [1]}), "users")],
         ResultKey(DAY, {"env": "dev"}),

@@ -19,8 +19,6 @@ import pyarrow as pa
 import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, Sampler, TraceIdRatioBased
 from opentelemetry.trace import NoOpTracerProvider, ProxyTracerProvider, StatusCode
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
@@ -30,47 +28,7 @@ from dqx import Context, MetricProvider, ResultKey, VerificationSuite, check
 from dqx.common import PersistError
 from dqx.datasource import DuckRelationDataSource
 from dqx.orm.repositories import MetricDB
-
-DAY = dt.date(2024, 3, 2)
-
-
-class Traced:
-    """An SDK provider whose finished spans stay in memory."""
-
-    def __init__(self, sampler: Sampler | None = None) -> None:
-        self.exporter = InMemorySpanExporter()
-        self.provider = TracerProvider(sampler=sampler) if sampler else TracerProvider()
-        self.provider.add_span_processor(SimpleSpanProcessor(self.exporter))
-
-    def spans(self, name: str | None = None) -> list[ReadableSpan]:
-        found = self.exporter.get_finished_spans()
-        return [s for s in found if name is None or s.name == name]
-
-    def one(self, name: str) -> ReadableSpan:
-        (span,) = self.spans(name)
-        return span
-
-    def events(self, name: str) -> list[dict[str, Any]]:
-        return [
-            dict(event.attributes or {})
-            for span in self.spans()
-            for event in span.events
-            if event.name == name
-        ]
-
-
-@pytest.fixture
-def traced() -> Iterator[Traced]:
-    tracing = Traced()
-    yield tracing
-    tracing.provider.shutdown()
-
-
-@pytest.fixture
-def db(tmp_path: Path) -> Iterator[MetricDB]:
-    store = MetricDB(f"sqlite:///{tmp_path / 'dqx.db'}")
-    yield store
-    store.dispose()
+from tests.support.runs import DAY, Traced
 
 
 def lose_metric_table(db: MetricDB) -> None:
@@ -80,6 +38,8 @@ def lose_metric_table(db: MetricDB) -> None:
         connection.execute(text("ALTER TABLE dq_metric RENAME TO dq_metric_away"))
 
 
+# Not tests.support.runs' orders and check: these tests count on three assertions, no
+# lagged metric, and "price sane" failing on one day of four rows (the average is 11.5).
 def orders(days: int = 1, rows: int = 4) -> DuckRelationDataSource:
     dates = [DAY - dt.timedelta(days=d) for d in range(days) for _ in range(rows)]
     table = pa.table(
@@ -276,7 +236,7 @@ def test_analyze_spans_carry_sql_engine_and_rows_scanned_per_dataset(
     suite.run([orders(days=3, rows=4), items], ResultKey(DAY))
 
     root = traced.one("dqx.suite.run")
-    analyze = {(s.attributes or {})["dqx.dataset"]: s for s in traced.spans("dqx.analyze")}
+    analyze = {(s.attributes or {})["dqx.dataset"]: s for s in traced.named("dqx.analyze")}
     assert set(analyze) == {"orders", "items"}
     for dataset, span in analyze.items():
         attributes = span.attributes or {}
@@ -365,7 +325,7 @@ def test_every_persisted_metric_and_assertion_is_an_event_under_default_span_lim
         assert len(span.events) <= 100
         assert span.dropped_events == 0
     persist = traced.one("dqx.persist")
-    for span in traced.spans("dqx.metrics"):
+    for span in traced.named("dqx.metrics"):
         assert span.parent is not None and span.parent.span_id == persist.context.span_id
 
 

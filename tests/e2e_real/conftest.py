@@ -7,7 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from real_programs import Collector, Jaeger, start_collector, start_jaeger, tool
+
+from tests.e2e_real.real_programs import Collector, Jaeger, start_collector, start_jaeger, tool
 
 
 @pytest.fixture(scope="session")

@@ -29,11 +29,11 @@ from pathlib import Path
 
 import httpx
 import pytest
-from services import POSTGRES_CONNINFO, POSTGRES_SERVER, require_postgres, unavailable
 
 from dqx.common import TraceReadError
 from dqx.traces import JaegerTraceSource, OTLPFileTraceSource
 from dqx.traces.model import Trace
+from tests.services import POSTGRES_CONNINFO, POSTGRES_SERVER, require_postgres, unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
 COLLECTOR_CONFIG = ROOT / "otel-collector.yaml"

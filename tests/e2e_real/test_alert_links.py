@@ -15,10 +15,10 @@ from pathlib import Path
 
 import httpx
 import pyarrow.parquet as pq
-from real_programs import Collector, Jaeger, dqx, wait_for
-from real_runs import DAY, bits, orders_table
 
 from dqx.traces.model import Trace
+from tests.e2e_real.real_programs import Collector, Jaeger, dqx, wait_for
+from tests.e2e_real.real_runs import DAY, bits, orders_table
 
 CHECKS = """
 from dqx import check

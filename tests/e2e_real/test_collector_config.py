@@ -17,7 +17,8 @@ from typing import Any
 
 import httpx
 import yaml
-from real_programs import COLLECTOR_CONFIG, Collector, Jaeger, collector_env
+
+from tests.e2e_real.real_programs import COLLECTOR_CONFIG, Collector, Jaeger, collector_env
 
 KINDS = ("receivers", "processors", "exporters", "extensions", "connectors")
 

@@ -16,13 +16,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from real_programs import Collector, Jaeger, metric_store
-from real_runs import DAY, LocalCopy, run_suite, stored, traced
 
 from dqx import metrics_by_execution_id, reconcile, telemetry
 from dqx.orm.repositories import Metric, MetricDB
 from dqx.traces import TraceSource
 from dqx.traces.model import Trace
+from tests.e2e_real.real_programs import Collector, Jaeger, metric_store
+from tests.e2e_real.real_runs import DAY, LocalCopy, run_suite, stored, traced
 
 
 @dataclass

@@ -10,17 +10,15 @@ run's own execution id. On SQLite and on the PostgreSQL that ``make services`` r
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from real_programs import Collector, Jaeger, dqx, metric_store, one_line
-from real_runs import DAY, LocalCopy, new_suite, run_once, stored, traced
 from sqlalchemy import text
 
 from dqx import metrics_by_execution_id, reconcile, telemetry
 from dqx.common import PersistError
 from dqx.orm.repositories import MetricDB
+from tests.e2e_real.real_programs import Collector, Jaeger, dqx, one_line
+from tests.e2e_real.real_runs import DAY, LocalCopy, new_suite, run_once, stored, traced
 
 _FAIL_WRITES = {
     "sqlite": [
@@ -38,12 +36,6 @@ _HEAL_WRITES = {
     "sqlite": ["DROP TRIGGER dqx_lost_write"],
     "postgresql": ["DROP TRIGGER dqx_lost_write ON dq_metric", "DROP FUNCTION dqx_lost_write()"],
 }
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with metric_store(request.param, tmp_path) as url:
-        yield url
 
 
 def _execute(db: MetricDB, statements: list[str]) -> None:

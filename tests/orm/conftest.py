@@ -1,15 +1,15 @@
-"""One MetricDB per test on each backend: SQLite file, SQLite in memory, PostgreSQL."""
+"""The repository tests run on one more backend than the rest: SQLite in memory."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from dqx.orm.repositories import InMemoryMetricDB, MetricDB
 
-
+# Overrides tests/conftest.py's store_url, and so the store built on it, in this
+# package: ``sqlite://`` is the one-connection database InMemoryMetricDB opens, and
+# the repositories must behave there exactly as on a file or on PostgreSQL.
 @pytest.fixture(params=["sqlite-file", "sqlite-memory", "postgres"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "sqlite-file":
@@ -18,10 +18,3 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return "sqlite://"
     url: str = request.getfixturevalue("postgres_url")
     return url
-
-
-@pytest.fixture
-def db(store_url: str) -> Iterator[MetricDB]:
-    store = InMemoryMetricDB() if store_url == "sqlite://" else MetricDB(store_url)
-    yield store
-    store.dispose()

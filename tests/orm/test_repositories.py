@@ -51,29 +51,29 @@ def bits(value: float) -> bytes:
 # -- writes ----------------------------------------------------------------------------
 
 
-def test_persist_writes_nothing_when_one_row_of_the_batch_fails(db: MetricDB) -> None:
+def test_persist_writes_nothing_when_one_row_of_the_batch_fails(store: MetricDB) -> None:
     run = new_execution_id()
     batch = [metric(execution_id=run, name=f"m{i}", value=float(i)) for i in range(1500)]
     # The last row reuses the first row's primary key: the database rejects it only
     # after the rows before it were sent.
     batch.append(dataclasses.replace(batch[-1], id=batch[0].id))
     with pytest.raises(StoreError, match="persist 1501 metrics"):
-        db.persist(batch)
-    assert db.metrics_for_execution(run) == []
-    assert db.load(execution_id=run) == []
-    assert db.persist(batch[:-1]) == 1500
-    assert len(db.metrics_for_execution(run)) == 1500
+        store.persist(batch)
+    assert store.metrics_for_execution(run) == []
+    assert store.load(execution_id=run) == []
+    assert store.persist(batch[:-1]) == 1500
+    assert len(store.metrics_for_execution(run)) == 1500
 
 
-def test_persist_rejects_a_malformed_metric_by_name_before_writing(db: MetricDB) -> None:
+def test_persist_rejects_a_malformed_metric_by_name_before_writing(store: MetricDB) -> None:
     run = new_execution_id()
     good = metric(execution_id=run)
     bad = metric(execution_id=run, name="null_count(email)", origin="guessed")
     with pytest.raises(StoreError, match=r"null_count\(email\).*origin"):
-        db.persist([good, bad])
+        store.persist([good, bad])
     with pytest.raises(StoreError, match="execution id"):
-        db.persist([metric(execution_id="not-an-id")])
-    assert db.metrics_for_execution(run) == []
+        store.persist([metric(execution_id="not-an-id")])
+    assert store.metrics_for_execution(run) == []
 
 
 @settings(max_examples=20, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -88,10 +88,12 @@ def test_persist_rejects_a_malformed_metric_by_name_before_writing(db: MetricDB)
         max_size=30,
     )
 )
-def test_values_read_back_bit_for_bit(db: MetricDB, values: list[float]) -> None:
+def test_values_read_back_bit_for_bit(store: MetricDB, values: list[float]) -> None:
     run = new_execution_id()
-    db.persist([metric(execution_id=run, name=f"m{i:03d}", value=v) for i, v in enumerate(values)])
-    stored = {m.name: m.value for m in db.metrics_for_execution(run)}
+    store.persist(
+        [metric(execution_id=run, name=f"m{i:03d}", value=v) for i, v in enumerate(values)]
+    )
+    stored = {m.name: m.value for m in store.metrics_for_execution(run)}
     for i, value in enumerate(values):
         got = stored[f"m{i:03d}"]
         assert got is not None
@@ -104,30 +106,30 @@ def test_values_read_back_bit_for_bit(db: MetricDB, values: list[float]) -> None
 # -- history ---------------------------------------------------------------------------
 
 
-def test_history_is_found_by_identity_and_date_whatever_the_tag_order(db: MetricDB) -> None:
+def test_history_is_found_by_identity_and_date_whatever_the_tag_order(store: MetricDB) -> None:
     stored = metric(tags={"team": "sales", "env": "prod"}, value=41.25)
-    db.persist([stored])
+    store.persist([stored])
     reordered = metric_identity(
         "average", {"column": "price"}, "orders", {"env": "prod", "team": "sales"}
     )
     dev = metric_identity("average", {"column": "price"}, "orders", {"env": "dev", "team": "sales"})
-    found = db.latest([(reordered, DAY), (dev, DAY), (reordered, DAY - dt.timedelta(days=1))])
+    found = store.latest([(reordered, DAY), (dev, DAY), (reordered, DAY - dt.timedelta(days=1))])
     assert list(found) == [(reordered, DAY)]
     assert found[(reordered, DAY)].value == 41.25
     assert found[(reordered, DAY)].execution_id == stored.execution_id
 
 
-def test_prod_history_never_answers_for_dev(db: MetricDB) -> None:
-    db.persist([metric(tags={"env": "prod"}, value=1.0), metric(tags={"env": "dev"}, value=2.0)])
+def test_prod_history_never_answers_for_dev(store: MetricDB) -> None:
+    store.persist([metric(tags={"env": "prod"}, value=1.0), metric(tags={"env": "dev"}, value=2.0)])
     prod = metric_identity("average", {"column": "price"}, "orders", {"env": "prod"})
     dev = metric_identity("average", {"column": "price"}, "orders", {"env": "dev"})
     untagged = metric_identity("average", {"column": "price"}, "orders", {})
-    found = db.latest([(prod, DAY), (dev, DAY), (untagged, DAY)])
+    found = store.latest([(prod, DAY), (dev, DAY), (untagged, DAY)])
     assert {key: m.value for key, m in found.items()} == {(prod, DAY): 1.0, (dev, DAY): 2.0}
-    assert [m.value for m in db.load(tags={"env": "dev"})] == [2.0]
+    assert [m.value for m in store.load(tags={"env": "dev"})] == [2.0]
 
 
-def test_the_newest_computed_value_wins_whichever_run_wrote_it(db: MetricDB) -> None:
+def test_the_newest_computed_value_wins_whichever_run_wrote_it(store: MetricDB) -> None:
     start = dt.datetime(2024, 3, 11, 6, 0)
     first = metric(value=1.0, created=start)
     second = metric(value=2.0, created=start + dt.timedelta(hours=1))
@@ -138,19 +140,19 @@ def test_the_newest_computed_value_wins_whichever_run_wrote_it(db: MetricDB) -> 
         source_execution_id=first.execution_id,
         created=start + dt.timedelta(hours=2),
     )
-    db.persist([second, copy, first])
+    store.persist([second, copy, first])
     assert first.identity == second.identity == copy.identity
     assert len({first.execution_id, second.execution_id, copy.execution_id}) == 3
-    found = db.latest([(first.identity, DAY)])
+    found = store.latest([(first.identity, DAY)])
     assert found[(first.identity, DAY)].value == 2.0
     assert found[(first.identity, DAY)].execution_id == second.execution_id
 
 
-def test_a_null_is_not_history(db: MetricDB) -> None:
+def test_a_null_is_not_history(store: MetricDB) -> None:
     empty = metric(value=None)
-    db.persist([empty])
-    assert db.latest([(empty.identity, DAY)]) == {}
-    assert db.metrics_for_execution(empty.execution_id)[0].value is None
+    store.persist([empty])
+    assert store.latest([(empty.identity, DAY)]) == {}
+    assert store.metrics_for_execution(empty.execution_id)[0].value is None
 
 
 # -- loading for analysts -------------------------------------------------------------
@@ -189,22 +191,22 @@ def _history(db: MetricDB) -> dict[str, str]:
     return runs
 
 
-def test_load_filters_by_suite_dataset_name_tags_dates_and_run(db: MetricDB) -> None:
-    runs = _history(db)
-    assert len(db.load()) == 12
-    assert {m.dataset for m in db.load(suite="Refunds")} == {"refunds"}
-    assert {m.suite for m in db.load(dataset="refunds")} == {"Refunds"}
-    assert [m.value for m in db.load(name="num_rows()")] == [100.0, 101.0, 102.0]
-    dev = db.load(tags={"env": "dev"})
+def test_load_filters_by_suite_dataset_name_tags_dates_and_run(store: MetricDB) -> None:
+    runs = _history(store)
+    assert len(store.load()) == 12
+    assert {m.dataset for m in store.load(suite="Refunds")} == {"refunds"}
+    assert {m.suite for m in store.load(dataset="refunds")} == {"Refunds"}
+    assert [m.value for m in store.load(name="num_rows()")] == [100.0, 101.0, 102.0]
+    dev = store.load(tags={"env": "dev"})
     assert [m.value for m in dev] == [-0.5, -1.5, -2.5]
     assert all(m.execution_id == runs["a2"] for m in dev)
-    assert len(db.load(tags={"team": "sales", "env": "prod"})) == 9
-    assert db.load(tags={"env": "staging"}) == []
-    middle = db.load(since=DAY + dt.timedelta(days=1), until=DAY + dt.timedelta(days=1))
+    assert len(store.load(tags={"team": "sales", "env": "prod"})) == 9
+    assert store.load(tags={"env": "staging"}) == []
+    middle = store.load(since=DAY + dt.timedelta(days=1), until=DAY + dt.timedelta(days=1))
     assert {m.yyyy_mm_dd for m in middle} == {DAY + dt.timedelta(days=1)} and len(middle) == 4
-    assert len(db.load(since=DAY + dt.timedelta(days=2))) == 4
-    assert len(db.load(until=DAY)) == 4
-    by_run = db.load(execution_id=runs["b1"])
+    assert len(store.load(since=DAY + dt.timedelta(days=2))) == 4
+    assert len(store.load(until=DAY)) == 4
+    by_run = store.load(execution_id=runs["b1"])
     assert [m.value for m in by_run] == [0.0, 10.0, 20.0]
     dashed = (
         runs["b1"][:8]
@@ -217,24 +219,24 @@ def test_load_filters_by_suite_dataset_name_tags_dates_and_run(db: MetricDB) -> 
         + "-"
         + runs["b1"][20:]
     )
-    assert db.load(execution_id=dashed.upper()) == by_run
-    combined = db.load(suite="Orders", name="average(price)", tags={"env": "prod"}, until=DAY)
+    assert store.load(execution_id=dashed.upper()) == by_run
+    combined = store.load(suite="Orders", name="average(price)", tags={"env": "prod"}, until=DAY)
     assert [(m.execution_id, m.value) for m in combined] == [(runs["a1"], 0.5)]
 
 
 @pytest.mark.parametrize("key", ["team.name", "it's", 'a "b"', "ключ", "$x[0]", "🙂 x"])
-def test_load_matches_any_tag_key_exactly(db: MetricDB, key: str) -> None:
+def test_load_matches_any_tag_key_exactly(store: MetricDB, key: str) -> None:
     mine = metric(tags={key: 'v "1"', "env": "prod"})
-    db.persist([mine, metric(tags={key: "v2", "env": "prod"}), metric(tags={"env": "prod"})])
-    assert [m.id for m in db.load(tags={key: 'v "1"'})] == [mine.id]
-    assert [m.id for m in db.load(tags={"env": "prod", key: 'v "1"'})] == [mine.id]
-    assert db.load(tags={key: "v"}) == []
+    store.persist([mine, metric(tags={key: "v2", "env": "prod"}), metric(tags={"env": "prod"})])
+    assert [m.id for m in store.load(tags={key: 'v "1"'})] == [mine.id]
+    assert [m.id for m in store.load(tags={"env": "prod", key: 'v "1"'})] == [mine.id]
+    assert store.load(tags={key: "v"}) == []
 
 
-def test_load_table_is_the_same_rows_as_a_pyarrow_table(db: MetricDB) -> None:
-    _history(db)
-    table = db.load_table(dataset="orders", since=DAY + dt.timedelta(days=1))
-    rows = db.load(dataset="orders", since=DAY + dt.timedelta(days=1))
+def test_load_table_is_the_same_rows_as_a_pyarrow_table(store: MetricDB) -> None:
+    _history(store)
+    table = store.load_table(dataset="orders", since=DAY + dt.timedelta(days=1))
+    rows = store.load(dataset="orders", since=DAY + dt.timedelta(days=1))
     assert isinstance(table, pa.Table)
     assert table.num_rows == len(rows) == 6
     assert table.schema.field("value").type == pa.float64()
@@ -242,7 +244,7 @@ def test_load_table_is_the_same_rows_as_a_pyarrow_table(db: MetricDB) -> None:
     assert table.column("value").to_pylist() == [m.value for m in rows]
     assert table.column("execution_id").to_pylist() == [m.execution_id for m in rows]
     assert table.column("name").to_pylist() == [m.name for m in rows]
-    assert db.load_table(dataset="nowhere").num_rows == 0
+    assert store.load_table(dataset="nowhere").num_rows == 0
 
 
 # -- runs and assertions ---------------------------------------------------------------
@@ -263,10 +265,10 @@ def _run(execution_id: str, suite: str, day: dt.date, status: str, **counts: int
     )
 
 
-def test_runs_are_recorded_updated_listed_and_read_back(db: MetricDB) -> None:
+def test_runs_are_recorded_updated_listed_and_read_back(store: MetricDB) -> None:
     first, second, other = new_execution_id(), new_execution_id(), new_execution_id()
-    db.record_run(_run(first, "Orders", DAY, "running"))
-    assert db.run(first) == _run(first, "Orders", DAY, "running")
+    store.record_run(_run(first, "Orders", DAY, "running"))
+    assert store.run(first) == _run(first, "Orders", DAY, "running")
     assertions = [
         AssertionRecord("Orders", "rows arrived", "P1", "OK", 120.0, None, "num_rows()", "> 0"),
         AssertionRecord(
@@ -276,43 +278,43 @@ def test_runs_are_recorded_updated_listed_and_read_back(db: MetricDB) -> None:
     finished = _run(
         first, "Orders", DAY, "failed", metric_count=3, assertions_ok=1, assertions_error=1
     )
-    db.record_run(finished, assertions)
-    db.record_run(finished, assertions)  # recording again replaces, never duplicates
-    assert db.run(first) == finished
-    assert db.assertions(first) == assertions
+    store.record_run(finished, assertions)
+    store.record_run(finished, assertions)  # recording again replaces, never duplicates
+    assert store.run(first) == finished
+    assert store.assertions(first) == assertions
     tomorrow = DAY + dt.timedelta(days=1)
-    db.record_run(_run(second, "Orders", tomorrow, "passed"))
-    db.record_run(_run(other, "Refunds", tomorrow, "passed"))
-    assert [r.execution_id for r in db.runs(suite="Orders")] == [second, first]
-    assert [r.execution_id for r in db.runs(since=tomorrow, suite="Refunds")] == [other]
-    assert len(db.runs(limit=2)) == 2
-    assert db.run(new_execution_id()) is None
-    assert db.assertions(second) == []
+    store.record_run(_run(second, "Orders", tomorrow, "passed"))
+    store.record_run(_run(other, "Refunds", tomorrow, "passed"))
+    assert [r.execution_id for r in store.runs(suite="Orders")] == [second, first]
+    assert [r.execution_id for r in store.runs(since=tomorrow, suite="Refunds")] == [other]
+    assert len(store.runs(limit=2)) == 2
+    assert store.run(new_execution_id()) is None
+    assert store.assertions(second) == []
     with pytest.raises(ValueError, match="32 hexadecimal"):
-        db.run("nope")
+        store.run("nope")
 
 
-def test_delete_before_removes_older_metrics_and_runs_only(db: MetricDB) -> None:
+def test_delete_before_removes_older_metrics_and_runs_only(store: MetricDB) -> None:
     old, new = new_execution_id(), new_execution_id()
     yesterday = DAY - dt.timedelta(days=1)
-    db.persist([metric(execution_id=old, yyyy_mm_dd=yesterday), metric(execution_id=new)])
-    db.record_run(
+    store.persist([metric(execution_id=old, yyyy_mm_dd=yesterday), metric(execution_id=new)])
+    store.record_run(
         _run(old, "Orders", yesterday, "passed"),
         [AssertionRecord("Orders", "a", "P1", "OK", 1.0, None, "num_rows()", "> 0")],
     )
-    db.record_run(_run(new, "Orders", DAY, "passed"))
-    assert db.delete_before(DAY) == 1
-    assert db.metrics_for_execution(old) == [] and db.run(old) is None
-    assert db.assertions(old) == []
-    assert len(db.metrics_for_execution(new)) == 1 and db.run(new) is not None
-    assert db.delete_before(DAY) == 0
+    store.record_run(_run(new, "Orders", DAY, "passed"))
+    assert store.delete_before(DAY) == 1
+    assert store.metrics_for_execution(old) == [] and store.run(old) is None
+    assert store.assertions(old) == []
+    assert len(store.metrics_for_execution(new)) == 1 and store.run(new) is not None
+    assert store.delete_before(DAY) == 0
     with pytest.raises(StoreError, match=r"datetime\.date"):
-        db.delete_before(dt.datetime(2024, 1, 1))  # type: ignore[arg-type]
+        store.delete_before(dt.datetime(2024, 1, 1))  # type: ignore[arg-type]
 
 
-def test_an_unknown_execution_id_has_no_metrics(db: MetricDB) -> None:
-    db.persist([metric()])
-    assert db.metrics_for_execution(new_execution_id()) == []
+def test_an_unknown_execution_id_has_no_metrics(store: MetricDB) -> None:
+    store.persist([metric()])
+    assert store.metrics_for_execution(new_execution_id()) == []
 
 
 # -- credentials -----------------------------------------------------------------------

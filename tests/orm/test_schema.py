@@ -27,9 +27,9 @@ def _metric(execution_id: str, name: str = "num_rows()") -> Metric:
     return Metric("num_rows", {}, name, "orders", DAY, {"env": "prod"}, 7.0, execution_id)
 
 
-def test_migrated_schema_equals_the_models(db: MetricDB) -> None:
-    db.ensure_schema()
-    with db.engine.connect() as connection:
+def test_migrated_schema_equals_the_models(store: MetricDB) -> None:
+    store.ensure_schema()
+    with store.engine.connect() as connection:
         options = {"compare_type": True, "version_table": VERSION_TABLE}
         context = MigrationContext.configure(connection, opts=options)
         assert compare_metadata(context, Base.metadata) == []

@@ -4,18 +4,16 @@ record with its assertions, and runs whose process died are reaped as interrupte
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from sqlalchemy import text
-from traces.backends import DAY, Traced, orders, orders_check
 
 from dqx import ResultKey, VerificationSuite, reconcile
 from dqx.alerts import alert_for_run
 from dqx.common import PersistError, new_execution_id
 from dqx.orm.repositories import MetricDB, RunRecord
 from dqx.traces import InMemoryTraceSource
+from tests.support.runs import DAY, Traced, orders, orders_check
 
 DAY_KEY = ResultKey(DAY, {"env": "test"})
 
@@ -39,32 +37,20 @@ _HEAL = {
 }
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetricDB]:
-    url = (
-        f"sqlite:///{tmp_path / 'dqx.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    store = MetricDB(url)
-    store.ensure_schema()
-    yield store
-    store.dispose()
-
-
 def _execute(db: MetricDB, statements: list[str]) -> None:
+    db.ensure_schema()  # the triggers go on dqx's tables, which a fresh store lacks
     with db.engine.begin() as connection:
         for statement in statements:
             connection.execute(text(statement))
 
 
 def test_a_failed_final_record_raises_and_recovery_restores_the_run_and_its_assertions(
-    db: MetricDB,
+    store: MetricDB,
 ) -> None:
     traced = Traced()
-    backend = db.engine.dialect.name
-    _execute(db, _FAIL_FINAL_RECORD[backend])
-    suite = VerificationSuite([orders_check], db, "Orders", tracer_provider=traced.provider)
+    backend = store.engine.dialect.name
+    _execute(store, _FAIL_FINAL_RECORD[backend])
+    suite = VerificationSuite([orders_check], store, "Orders", tracer_provider=traced.provider)
     with pytest.raises(PersistError, match="its run record could not be written") as raised:
         suite.run([orders()], DAY_KEY)
     result = raised.value.result
@@ -72,18 +58,18 @@ def test_a_failed_final_record_raises_and_recovery_restores_the_run_and_its_asse
     assert [r.assertion for r in result.results] == [r.assertion for r in suite.collect_results()]
     assert f"dqx reconcile {suite.execution_id} --recover" in str(raised.value)
     # The metrics made it; the record still says running, with no assertion rows.
-    assert len(db.metrics_for_execution(suite.execution_id)) == len(result.metrics)
-    stuck = db.run(suite.execution_id)
+    assert len(store.metrics_for_execution(suite.execution_id)) == len(result.metrics)
+    stuck = store.run(suite.execution_id)
     assert stuck is not None and stuck.status == "running"
-    assert db.assertions(suite.execution_id) == []
+    assert store.assertions(suite.execution_id) == []
 
-    _execute(db, _HEAL[backend])
-    rec = reconcile(db, suite.execution_id, InMemoryTraceSource(traced.exporter))
+    _execute(store, _HEAL[backend])
+    rec = reconcile(store, suite.execution_id, InMemoryTraceSource(traced.exporter))
     assert not rec.ok and rec.run_missing_in_db is not None
     assert "run record missing in db" in rec.summary
-    assert rec.recover(db) == 0  # every metric was already there
+    assert rec.recover(store) == 0  # every metric was already there
 
-    restored = db.run(suite.execution_id)
+    restored = store.run(suite.execution_id)
     assert restored is not None
     assert (restored.status, restored.suite, restored.yyyy_mm_dd, restored.tags) == (
         result.status,
@@ -97,17 +83,17 @@ def test_a_failed_final_record_raises_and_recovery_restores_the_run_and_its_asse
         result.counts()["FAILURE"],
         result.counts()["ERROR"],
     )
-    assert [(a.assertion, a.status, a.value) for a in db.assertions(suite.execution_id)] == [
+    assert [(a.assertion, a.status, a.value) for a in store.assertions(suite.execution_id)] == [
         (r.assertion, r.status, r.number) for r in result.results
     ]
     # What an on-call engineer reads now sees the run's failures.
-    failed = {f.assertion for f in alert_for_run(db, suite.execution_id).failures}
+    failed = {f.assertion for f in alert_for_run(store, suite.execution_id).failures}
     assert failed == {r.assertion for r in result.results if r.status != "OK"}
-    assert reconcile(db, suite.execution_id, InMemoryTraceSource(traced.exporter)).ok
+    assert reconcile(store, suite.execution_id, InMemoryTraceSource(traced.exporter)).ok
     traced.provider.shutdown()
 
 
-def test_runs_left_running_by_a_dead_process_are_reaped_as_interrupted(db: MetricDB) -> None:
+def test_runs_left_running_by_a_dead_process_are_reaped_as_interrupted(store: MetricDB) -> None:
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     dead, alive, done = new_execution_id(), new_execution_id(), new_execution_id()
     for execution_id, started, status in (
@@ -115,13 +101,13 @@ def test_runs_left_running_by_a_dead_process_are_reaped_as_interrupted(db: Metri
         (alive, now - dt.timedelta(minutes=5), "running"),
         (done, now - dt.timedelta(hours=9), "passed"),
     ):
-        db.record_run(RunRecord(execution_id, "Orders", DAY, {}, started, None, status, True, 0))
+        store.record_run(RunRecord(execution_id, "Orders", DAY, {}, started, None, status, True, 0))
 
-    reaped = db.reap_stale(dt.timedelta(hours=6))
+    reaped = store.reap_stale(dt.timedelta(hours=6))
 
     assert [run.execution_id for run in reaped] == [dead]
-    record = db.run(dead)
+    record = store.run(dead)
     assert record is not None and record.status == "interrupted"
     assert record.finished is not None and record.message and "stale" in record.message
-    assert [db.run(x).status for x in (alive, done)] == ["running", "passed"]  # type: ignore[union-attr]
-    assert db.reap_stale(dt.timedelta(hours=6)) == []  # nothing left to reap
+    assert [store.run(x).status for x in (alive, done)] == ["running", "passed"]  # type: ignore[union-attr]
+    assert store.reap_stale(dt.timedelta(hours=6)) == []  # nothing left to reap

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from traces.backends import Run, Traced, many_metrics_check, orders_check, run_suite
 
 from dqx.orm.repositories import InMemoryMetricDB
+from tests.support.runs import Run, Traced, many_metrics_check, orders_check, run_suite
 
 
 @pytest.fixture(scope="package")

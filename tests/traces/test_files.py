@@ -7,12 +7,13 @@ import json
 from pathlib import Path
 
 import pytest
-from traces.backends import Run, Traced, otlp_json, protobuf_json, run_suite, write_otlp_lines
 
 from dqx import telemetry
 from dqx.common import TraceReadError
 from dqx.orm.repositories import InMemoryMetricDB
 from dqx.traces import OTLPFileTraceSource, Trace
+from tests.support.backends import otlp_json, protobuf_json, write_otlp_lines
+from tests.support.runs import Run, Traced, run_suite
 
 
 def _metric_ids(trace: Trace | None) -> set[str]:

@@ -1,6 +1,6 @@
 """Jaeger and Tempo sources read a real run's trace as each API serves it.
 
-Documents come from tests/traces/backends.py, built from the run's exported spans and
+Documents come from tests/support/backends.py, built from the run's exported spans and
 served by an HTTP server on 127.0.0.1.
 """
 
@@ -11,20 +11,20 @@ import socket
 
 import httpx
 import pytest
-from traces.backends import (
+
+from dqx.common import TraceReadError
+from dqx.traces import JaegerTraceSource, TempoTraceSource, Trace, TraceSource
+from tests.support.backends import (
     JAEGER_V1_NOT_FOUND,
     JAEGER_V3_NOT_FOUND,
     Reply,
-    Run,
     jaeger_routes,
     jaeger_v3,
     serve,
     tempo_routes,
     tempo_v2,
 )
-
-from dqx.common import TraceReadError
-from dqx.traces import JaegerTraceSource, TempoTraceSource, Trace, TraceSource
+from tests.support.runs import Run
 
 
 def _assert_is_the_run(trace: Trace | None, run: Run) -> None:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from traces.backends import Run
-
 from dqx.traces import InMemoryTraceSource, Trace, TraceSource
+from tests.support.runs import Run
 
 
 def test_the_in_memory_source_returns_every_span_and_metric_event_of_the_run(run: Run) -> None:
