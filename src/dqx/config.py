@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from dqx.common import DefinitionError
+from dqx.links import RUNBOOK_DIR
 
 __all__ = ["CONFIG_FILE", "KEYS", "Settings", "load_settings"]
 
@@ -28,7 +29,7 @@ KEYS: dict[str, tuple[str | None, str | None]] = {
     "grafana_url": ("DQX_GRAFANA_URL", None),
     "tempo_url": ("DQX_TEMPO_URL", None),
     "tempo_uid": ("DQX_TEMPO_UID", "tempo"),
-    "runbook_base_url": ("DQX_RUNBOOK_BASE_URL", None),
+    "runbook_base_url": ("DQX_RUNBOOK_BASE_URL", RUNBOOK_DIR),
     "trace_file": ("DQX_TRACE_FILE", None),
     # The OTLP exporter reads OTEL_EXPORTER_OTLP_* itself; this key lets dqx.toml name
     # a collector too, and lets dqx know a collector was configured at all.

@@ -1,4 +1,5 @@
-"""Where a run's trace can be opened: deep links to Jaeger and Grafana Explore.
+"""Where a run's trace can be opened: deep links to Jaeger and Grafana Explore; where
+the runbooks are when nobody published them elsewhere.
 
 Links are plain text built from an execution id and base URLs, so this module imports
 no OpenTelemetry: alerts, the CLI and dashboards use it without loading a tracer.
@@ -13,7 +14,11 @@ from dataclasses import dataclass
 
 from dqx.common import normalize_execution_id
 
-__all__ = ["TraceLinks", "trace_url"]
+__all__ = ["RUNBOOK_DIR", "TraceLinks", "trace_url"]
+
+#: The runbooks' place in the repository: alerts link here unless a base URL says where
+#: they are published, and the CLI's ``runbook_base_url`` setting defaults to it.
+RUNBOOK_DIR = "docs/runbooks"
 
 
 @dataclass(frozen=True)

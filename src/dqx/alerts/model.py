@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from dqx.common import SEVERITIES, DQXError, normalize_execution_id, validate_severity
-from dqx.links import TraceLinks, trace_url
+from dqx.links import RUNBOOK_DIR, TraceLinks, trace_url
 from dqx.records import severity_at_or_above
 
 if TYPE_CHECKING:
@@ -47,7 +47,6 @@ _ALERTNAMES: Mapping[str, str] = MappingProxyType(
         "reconciliation-mismatch": "DQXMetricsNotPersisted",
     }
 )
-_RUNBOOK_DIR = "docs/runbooks"
 
 
 def runbook_url(failure_class: str, base: str | None = None) -> str:
@@ -58,7 +57,7 @@ def runbook_url(failure_class: str, base: str | None = None) -> str:
         raise DQXError(
             f"unknown failure class {failure_class!r}; known: {', '.join(RUNBOOKS)}"
         ) from None
-    return f"{base.rstrip('/')}/{name}" if base else f"{_RUNBOOK_DIR}/{name}"
+    return f"{base.rstrip('/')}/{name}" if base else f"{RUNBOOK_DIR}/{name}"
 
 
 @dataclass(frozen=True)

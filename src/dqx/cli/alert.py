@@ -83,8 +83,8 @@ def alert_command(
         grafana_url=grafana_url,
         runbook_base_url=runbook_base_url,
     )
+    url = _webhook_url(settings)
     alert = _read_alert(settings, execution_id, min_severity)
-    url = settings.get("webhook_url")
     err = stderr()
     if url is None:
         click.echo(render(alert, fmt).rstrip("\n"))
@@ -99,6 +99,23 @@ def alert_command(
         f"posted {len(alert.failures)} failure(s) of run {alert.execution_id} to {url} "
         f"(HTTP {status})",
     )
+
+
+def _webhook_url(settings: Settings) -> str | None:
+    """The webhook to post to, or None to print; a URL that cannot be one is a usage error.
+
+    ``--webhook "$SLACK_WEBHOOK_URL"`` with the variable unset passes "": checked here,
+    before the database is read, instead of retried as if the network had failed.
+    """
+    from dqx.alerts.delivery import check_webhook_url
+
+    url = settings.get("webhook_url")
+    if url is None:
+        return None
+    origin = settings.origin["webhook_url"]
+    what = "--webhook URL" if origin == "flag" else f"webhook_url (from {origin})"
+    with dqx_errors():
+        return check_webhook_url(url, what=what)
 
 
 def _read_alert(settings: Settings, execution_id: str, min_severity: str) -> Alert:

@@ -1,0 +1,151 @@
+"""What a newcomer's first hour with the CLI runs into, each through the real `dqx`.
+
+Two small CSV files in the shape of nycflights13 (flights by day, airlines as a
+snapshot); the run is about a day the flights file has no rows for.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+DQX = Path(sys.executable).with_name("dqx")
+_RUN = ("checks.py", "--data", "flights=flights.csv", "--data", "airlines=airlines.csv")
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "cli.md"
+EMPTY_DAY = dt.date(2024, 3, 29)
+
+CHECKS = textwrap.dedent(
+    """
+    from dqx import check
+
+    @check(name="Flights", severity="P1")
+    def flights(mp, ctx):
+        known = mp.unique_count("carrier", dataset="flights") - mp.num_rows(dataset="airlines")
+        ctx.assert_that(known).where(name="carriers known").is_leq(0)
+        delay = mp.average("dep_delay", dataset="flights")
+        ctx.assert_that(delay).where(name="delays sane").is_lt(60)
+        ctx.assert_that(mp.num_rows(dataset="airlines")).where(name="airlines").is_gt(0)
+    """
+)
+
+
+def dqx(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("DQX_", "OTEL_"))}
+    environment.update({"COLUMNS": "200", **(env or {})})
+    return subprocess.run(
+        [str(DQX), *args], cwd=cwd, env=environment, capture_output=True, text=True, timeout=120
+    )
+
+
+@dataclass(frozen=True)
+class Flights:
+    root: Path
+    db_url: str
+    execution_id: str
+    results: dict[str, dict[str, object]]
+
+
+@pytest.fixture(scope="module")
+def flights(tmp_path_factory: pytest.TempPathFactory) -> Flights:
+    root = tmp_path_factory.mktemp("first-hour")
+    (root / "checks.py").write_text(CHECKS)
+    (root / "flights.csv").write_text(
+        "yyyy_mm_dd,carrier,dep_delay\n2024-03-28,AA,5\n2024-03-28,UA,-3\n"
+    )
+    (root / "airlines.csv").write_text("carrier,name\nAA,American\nUA,United\nDL,Delta\n")
+    db_url = f"sqlite:///{root / 'dqx.db'}"
+    outcome = dqx(
+        "run",
+        *_RUN,
+        *("--date", EMPTY_DAY.isoformat(), "--tag", "env=ci", "--db", db_url),
+        *("--format", "json"),
+        cwd=root,
+    )
+    assert outcome.returncode == 1, outcome.stderr  # the empty day's ERROR is at P1
+    document = json.loads(outcome.stdout)
+    results = {result["assertion"]: result for result in document["results"]}
+    return Flights(root, db_url, document["execution_id"], results)
+
+
+# -- 4: an empty or malformed webhook URL --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("", "the --webhook URL is empty"),
+        ("hooks.slack.com/services/T0/B0/x", "is not an absolute http:// or https:// URL"),
+    ],
+)
+def test_alert_with_an_unusable_webhook_is_a_usage_error_at_once(
+    flights: Flights, url: str, says: str
+) -> None:
+    # `--webhook "$SLACK_WEBHOOK_URL"` with the variable unset passes "".
+    outcome = dqx(
+        "alert", flights.execution_id, "--db", flights.db_url, "--webhook", url, cwd=flights.root
+    )
+    assert outcome.returncode == 2, outcome.stderr
+    assert says in outcome.stderr
+    assert "attempt" not in outcome.stderr and "retrying" not in outcome.stderr
+
+
+def test_alert_refuses_the_webhook_before_reading_the_database(tmp_path: Path) -> None:
+    missing = f"sqlite:///{tmp_path / 'nowhere.db'}"
+    outcome = dqx("alert", "0" * 32, "--db", missing, "--webhook", "", cwd=tmp_path)
+    assert outcome.returncode == 2
+    assert "the --webhook URL is empty" in outcome.stderr
+    assert not (tmp_path / "nowhere.db").exists()
+
+
+def test_an_empty_webhook_variable_means_no_webhook(flights: Flights) -> None:
+    outcome = dqx(
+        "alert",
+        flights.execution_id,
+        "--db",
+        flights.db_url,
+        cwd=flights.root,
+        env={"DQX_WEBHOOK_URL": ""},
+    )
+    assert outcome.returncode == 0, outcome.stderr
+    assert "delays sane" in outcome.stdout
+
+
+# -- 5: the runbook default, as `dqx config` shows it and docs/cli.md states it ------------
+
+
+def _documented_defaults() -> dict[str, str | None]:
+    text = DOCS.read_text(encoding="utf-8").split("## Configuration", 1)[1]
+    defaults: dict[str, str | None] = {}
+    for line in text.split("\n\n", 2)[2].splitlines():
+        cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
+        if len(cells) != 4 or not cells[0].startswith("`"):
+            continue
+        quoted = re.match(r"`([^`]*)`", cells[3])
+        defaults[cells[0].strip("`")] = quoted.group(1) if quoted else None
+    return defaults
+
+
+def test_config_shows_every_default_docs_cli_md_states(tmp_path: Path) -> None:
+    outcome = dqx("config", "--format", "json", cwd=tmp_path)
+    assert outcome.returncode == 0, outcome.stderr
+    shown = json.loads(outcome.stdout)
+    documented = _documented_defaults()
+    assert documented["runbook_base_url"] == "docs/runbooks"
+    assert shown["values"] == documented
+    assert set(shown["origin"].values()) == {"default"}
+
+
+def test_alert_links_runbooks_under_the_default_the_config_shows(flights: Flights) -> None:
+    outcome = dqx("alert", flights.execution_id, "--db", flights.db_url, cwd=flights.root)
+    assert "(docs/runbooks/metric-error.md)" in outcome.stdout
