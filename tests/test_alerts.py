@@ -252,7 +252,10 @@ def test_webhook_gives_up_on_4xx_at_once_and_after_attempts_on_5xx(
     with pytest.raises(AlertDeliveryError) as rejected:
         post_webhook(webhook.url, {"text": "x"}, backoff=0.01)
     assert rejected.value.status == 400 and len(webhook.received) == 1
-    assert webhook.url in str(rejected.value)
+    # The error names the receiver's host; its path may be the webhook's key.
+    host = webhook.url.rsplit("/", 1)[0]
+    assert f"webhook {host}/*** did not accept" in str(rejected.value)
+    assert rejected.value.url == webhook.url
 
     webhook.statuses = [500, 502, 503]
     with pytest.raises(AlertDeliveryError) as unavailable:

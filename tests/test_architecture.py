@@ -18,7 +18,7 @@ PACKAGE = SRC / "dqx"
 
 #: The layers, bottom first; docs/architecture.md explains each.
 LAYERS: list[tuple[str, set[str]]] = [
-    ("foundation", {"dqx.common", "dqx.runlog"}),
+    ("foundation", {"dqx.common", "dqx.redaction", "dqx.runlog"}),
     (
         "vocabulary",
         {

@@ -26,6 +26,8 @@ from typing import Any, Literal, TypeAlias
 
 from returns.result import Failure, Result, Success
 
+from dqx.redaction import redact
+
 __all__ = [
     "EXECUTION_ID_TAG",
     "ORIGIN_TAG",
@@ -68,7 +70,14 @@ ORIGIN_TAG = "__origin"
 
 
 class DQXError(Exception):
-    """Root of every error dqx raises on purpose."""
+    """Root of every error dqx raises on purpose.
+
+    Its message passes through :func:`~dqx.redaction.redact` once, here: a URL's
+    password or a webhook's token never rides on an error, whoever logs or prints it.
+    """
+
+    def __init__(self, *args: object) -> None:
+        super().__init__(*(redact(arg) if isinstance(arg, str) else arg for arg in args))
 
 
 class DefinitionError(DQXError):

@@ -1,27 +1,40 @@
-"""Sending an alert: one JSON POST, retried with backoff, and the check of a webhook URL."""
+"""Sending an alert: one JSON POST, retried with backoff, and the check of a webhook URL.
+
+A webhook's address is its credential (a Slack incoming webhook's path is the key), so
+whatever this module says about a URL, in a log record or an error, shows its scheme,
+host and port only: :func:`shown_url`.
+"""
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from dqx.common import DefinitionError, DQXError
+from dqx.redaction import redact, url_secrets
+from dqx.runlog import get_logger
 
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["AlertDeliveryError", "check_webhook_url", "post_webhook"]
+__all__ = ["AlertDeliveryError", "check_webhook_url", "post_webhook", "shown_url"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 # How much of a refusing response's body an error quotes.
 _QUOTED = 200
 
 
+def shown_url(url: str, text: str | None = None) -> str:
+    """``text`` (by default ``url`` itself) with ``url``'s path, query and password
+    hidden: what may be said about a webhook URL."""
+    return redact(url if text is None else text, url_secrets(url, address=True))
+
+
 class AlertDeliveryError(DQXError):
-    """A webhook did not accept an alert; carries the URL and the last HTTP status."""
+    """A webhook did not accept an alert; carries the URL (its secret parts hidden in
+    the message) and the last HTTP status."""
 
     def __init__(self, message: str, *, url: str, status: int | None = None) -> None:
         super().__init__(message)
@@ -66,19 +79,22 @@ def post_webhook(
             try:
                 response = session.post(url, json=body, headers=dict(headers or {}))
             except httpx.TransportError as exc:
-                last_status, last_problem = None, f"{type(exc).__name__}: {exc}"
+                last_status, last_problem = None, shown_url(url, f"{type(exc).__name__}: {exc}")
             else:
                 if response.is_success:
                     return response.status_code
                 last_status = response.status_code
-                last_problem = f"HTTP {response.status_code}: {_quoted(response.text)}"
+                # A receiver may echo the request, its URL included.
+                last_problem = shown_url(
+                    url, f"HTTP {response.status_code}: {_quoted(response.text)}"
+                )
                 if not _retryable(response.status_code):
                     break
             if attempt < attempts:
                 delay = backoff * 2 ** (attempt - 1)
                 log.warning(
                     "webhook %s attempt %d/%d failed (%s); retrying in %.1fs",
-                    url,
+                    shown_url(url),
                     attempt,
                     attempts,
                     last_problem,
@@ -89,7 +105,9 @@ def post_webhook(
         if owned:
             session.close()
     raise AlertDeliveryError(
-        f"webhook {url} did not accept the alert: {last_problem}", url=url, status=last_status
+        f"webhook {shown_url(url)} did not accept the alert: {last_problem}",
+        url=url,
+        status=last_status,
     )
 
 
@@ -102,7 +120,12 @@ def check_webhook_url(url: object, *, what: str = "webhook URL") -> str:
     try:
         parsed = httpx.URL(url.strip())
     except (httpx.InvalidURL, ValueError) as exc:
-        raise DefinitionError(f"the {what} {url!r} is not a URL: {exc}") from exc
+        # Not chained: httpx's error may quote the URL whole, secret path and all.
+        raise DefinitionError(
+            f"the {what} {shown_url(url)!r} is not a URL: {shown_url(url, str(exc))}"
+        ) from None
     if parsed.scheme not in ("http", "https") or not parsed.host:
-        raise DefinitionError(f"the {what} {url!r} is not an absolute http:// or https:// URL")
+        raise DefinitionError(
+            f"the {what} {shown_url(url)!r} is not an absolute http:// or https:// URL"
+        )
     return url.strip()

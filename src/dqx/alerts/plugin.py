@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -10,6 +9,7 @@ from dqx.alerts.delivery import check_webhook_url, post_webhook
 from dqx.alerts.model import Alert, build_alert
 from dqx.alerts.sinks import SINKS, AlertSink
 from dqx.common import DefinitionError, validate_severity
+from dqx.runlog import get_logger
 
 if TYPE_CHECKING:
     import httpx
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
 __all__ = ["AlertPlugin"]
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,8 @@ class AlertPlugin:
     """
 
     sink: AlertSink
-    url: str
+    # Left out of repr: a webhook's address is its credential.
+    url: str = field(repr=False)
     min_severity: str = "P1"
     jaeger: str | None = None
     grafana: str | None = None
@@ -78,7 +79,7 @@ class AlertPlugin:
             return
         post_webhook(
             self.url,
-            SINKS[self.sink].body(alert),
+            SINKS[self.sink].payload(alert),
             timeout=self.timeout,
             attempts=self.attempts,
             client=self.client,

@@ -3,6 +3,10 @@
 One row per sink. ``dqx run --alert SINK=URL``, ``dqx alert --format`` and
 :class:`~dqx.alerts.plugin.AlertPlugin` read their choices from it, and :func:`render`
 and :func:`webhook_body` look the format up here, so a new sink is one more row.
+
+What leaves for a receiver (:meth:`Sink.payload`, :meth:`Sink.render`) passes through
+:func:`~dqx.redaction.redact`: an assertion's message may quote an engine's error, and
+a chat channel is no place for a password. Links without credentials are unchanged.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from dqx.alerts.rendering import to_alertmanager, to_markdown, to_slack
 from dqx.common import DQXError
+from dqx.redaction import redact
 
 if TYPE_CHECKING:
     from dqx.alerts.model import Alert
@@ -42,10 +47,24 @@ class Sink:
     #: The rendering as text when it is not simply the body as JSON.
     text: Callable[[Alert], str] | None = None
 
+    def payload(self, alert: Alert) -> Any:
+        """The JSON body to post, every text in it redacted."""
+        return _redacted(self.body(alert))
+
     def render(self, alert: Alert) -> str:
         if self.text is not None:
-            return self.text(alert)
-        return json.dumps(self.body(alert), indent=2, ensure_ascii=False)
+            return redact(self.text(alert))
+        return json.dumps(self.payload(alert), indent=2, ensure_ascii=False)
+
+
+def _redacted(document: Any) -> Any:
+    if isinstance(document, str):
+        return redact(document)
+    if isinstance(document, Mapping):
+        return {key: _redacted(value) for key, value in document.items()}
+    if isinstance(document, list | tuple):
+        return [_redacted(item) for item in document]
+    return document
 
 
 def _markdown_body(alert: Alert) -> dict[str, str]:
@@ -83,4 +102,4 @@ def render(alert: Alert, fmt: AlertFormat) -> str:
 
 def webhook_body(alert: Alert, fmt: AlertFormat) -> Any:
     """What a webhook of that kind expects as its JSON body."""
-    return _by_format(fmt).body(alert)
+    return _by_format(fmt).payload(alert)

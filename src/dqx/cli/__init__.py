@@ -25,19 +25,23 @@ from dqx.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_OPERATIONAL, EXIT_USAGE
 from dqx.cli.metrics import metrics_command
 from dqx.cli.output import stderr
 from dqx.cli.reconcile import reconcile_command
+from dqx.cli.redacting import RedactingFilter, Secrets, install
 from dqx.cli.run import run_command
 from dqx.cli.runs import runs_command
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_OPERATIONAL", "EXIT_USAGE", "main"]
 
 
-def _setup_logging(verbosity: int) -> None:
+def _setup_logging(verbosity: int, secrets: Secrets) -> None:
     # The CLI is the application, so it owns the root logger; library modules only
     # ever call logging.getLogger(__name__).
     from rich.logging import RichHandler
 
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbosity, 2)]
     handler = RichHandler(console=stderr(), show_path=False, rich_tracebacks=False)
+    # Redacted before rich lays the message out: a secret folded over two lines would
+    # pass the redacting stream.
+    handler.addFilter(RedactingFilter(secrets))
     logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
 
 
@@ -52,7 +56,7 @@ def main(verbose: int) -> None:
     then dqx.toml in the working directory. Exit codes: 0 ok, 1 failed / disagreement
     / not found, 2 usage error, 3 operational error. See docs/cli.md.
     """
-    _setup_logging(verbose)
+    _setup_logging(verbose, install(click.get_current_context()))
 
 
 main.add_command(run_command)

@@ -53,8 +53,11 @@ def stderr() -> Console:
 
 
 def say(console: Console, text: str) -> None:
-    """``text`` as it is: names and values must not be read as rich markup."""
-    console.print(text, markup=False, highlight=False)
+    """``text`` as it is (names and values must not be read as rich markup), its
+    secrets redacted before rich wraps it."""
+    from dqx.cli.redacting import current
+
+    console.print(current()(text), markup=False, highlight=False)
 
 
 def either(words: Sequence[str]) -> str:

@@ -162,6 +162,15 @@ def run_command(
         ctx.exit(EXIT_FAILED)
 
 
+def _hide_alert_addresses(alert_sinks: Sequence[str]) -> None:
+    """Each ``--alert SINK=URL``'s address is a credential: never shown, even in the
+    error about a malformed pair."""
+    from dqx.cli.redacting import current
+
+    for pair in alert_sinks:
+        current().add_url(pair.partition("=")[2] or pair, address=True)
+
+
 def _settings(
     db_url: str | None, fail_on: str | None, trace_file: Path | None, otlp_endpoint: str | None
 ) -> tuple[Settings, str]:
@@ -265,6 +274,7 @@ def _alert_plugins(sinks: Sequence[str], settings: Settings, threshold: str) -> 
     """One AlertPlugin per --alert SINK=URL, with the trace and runbook links."""
     from dqx.alerts.plugin import AlertPlugin
 
+    _hide_alert_addresses(sinks)
     plugins = []
     for sink, url in parse_pairs(sinks, "--alert", "SINK=URL").items():
         if sink not in SINKS:

@@ -55,9 +55,14 @@ TraceFlags: TypeAlias = Mapping[str, Any]
 
 
 def load(**flags: str | None) -> Settings:
-    """The settings, with ``flags`` (None: not given) beating everything else."""
+    """The settings, with ``flags`` (None: not given) beating everything else; their
+    secrets are redacted from everything this invocation writes."""
+    from dqx.cli.redacting import current
+
     with dqx_errors():
-        return load_settings(flags)
+        settings = load_settings(flags)
+    current().add_settings(settings)
+    return settings
 
 
 def open_db(settings: Settings, *, must_exist: bool) -> MetricDB:
@@ -183,6 +188,10 @@ def trace_source_options(command: Callable[..., None]) -> Callable[..., None]:
 
 def trace_source(settings: Settings, flags: TraceFlags, *, fall_back: bool) -> TraceSource | None:
     """The trace source the flags name; with ``fall_back``, else the configured one."""
+    from dqx.cli.redacting import current
+
+    for value in flags.values():
+        current().add_url(str(value) if value else None)
     given = [kind for kind in TRACE_SOURCES if flags.get(kind.setting)]
     if len(given) > 1:
         usage(f"give one trace source, not {' and '.join(kind.flag for kind in given)}")

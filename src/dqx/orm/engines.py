@@ -1,26 +1,25 @@
 """Engines for the metric database: SQLite tuned for several writers, PostgreSQL on
-psycopg 3, and the one place that keeps a URL's password out of every message."""
+psycopg 3, and what must never be shown of a database URL (its password, as SQLAlchemy
+reads it), for :func:`~dqx.redaction.redact` to hide."""
 
 from __future__ import annotations
 
 import sqlite3
 import time
-from collections.abc import Sequence
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 from sqlalchemy import URL, Engine, create_engine, event, make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import StaticPool
 
 from dqx.common import StoreError
+from dqx.redaction import redact
 
 __all__ = [
     "BUSY_TIMEOUT_MS",
     "DEFAULT_TIMEOUT",
     "engine_for",
     "hide_password",
-    "scrub",
     "secrets_of",
 ]
 
@@ -117,7 +116,7 @@ def engine_for(
     except (SQLAlchemyError, ImportError, ValueError) as exc:
         raise StoreError(
             f"cannot open metric database {hide_password(url_or_engine)}: "
-            f"{type(exc).__name__}: {scrub(str(exc), secrets_of(url_or_engine))}"
+            f"{type(exc).__name__}: {redact(str(exc), secrets_of(url_or_engine))}"
         ) from None
     if engine.dialect.name == "postgresql":
         _configure_postgres(engine, url, schema, DEFAULT_TIMEOUT if timeout is None else timeout)
@@ -151,25 +150,18 @@ def _configure_postgres(engine: Engine, url: URL, schema: str | None, timeout: f
 
 def hide_password(url: str | URL) -> str:
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        parsed = make_url(url)
     except (SQLAlchemyError, ValueError):
         return "<unparseable database URL>"
+    return redact(parsed.render_as_string(hide_password=True), secrets_of(url))
 
 
 def secrets_of(url: str | URL) -> list[str]:
-    """What must never be shown of a URL: its password as given and as URL-encoded."""
+    """What must never be shown of a database URL: its password, as SQLAlchemy reads
+    it (which, unlike a browser, allows a '/' or '@' in it)."""
     try:
         password = make_url(url).password
     except (SQLAlchemyError, ValueError):
         # Unparseable, so no telling where the password is: hide the whole text.
         return [str(url)]
-    if not password:
-        return []
-    password = str(password)
-    return sorted({password, quote(password, safe=""), quote_plus(password)}, key=len)[::-1]
-
-
-def scrub(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        text = text.replace(secret, "***")
-    return text
+    return [str(password)] if password else []

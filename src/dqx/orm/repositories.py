@@ -37,7 +37,7 @@ from dqx.common import (
     canonical_json,
     normalize_execution_id,
 )
-from dqx.orm.engines import engine_for, scrub, secrets_of
+from dqx.orm.engines import engine_for, secrets_of
 from dqx.orm.models import AssertionRow, MetricRow, RunRow
 from dqx.orm.rows import metric_from_row, metric_row, run_from_row
 from dqx.orm.schema import ensure_schema
@@ -49,6 +49,7 @@ from dqx.records import (
     arrow_table,
     metric_identity,
 )
+from dqx.redaction import redact
 from dqx.runlog import get_logger
 
 if TYPE_CHECKING:
@@ -137,7 +138,7 @@ class MetricDB:
     @property
     def url(self) -> str:
         """The database URL with any password masked."""
-        return self._engine.url.render_as_string(hide_password=True)
+        return redact(self._engine.url.render_as_string(hide_password=True), self._secrets)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.url!r})"
@@ -167,7 +168,7 @@ class MetricDB:
             yield
         except SQLAlchemyError as exc:
             detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()
-            first = scrub(detail[0] if detail else "", self._secrets)
+            first = redact(detail[0] if detail else "", self._secrets)
             raise StoreError(
                 f"metric database {self.url} could not {doing}: {type(exc).__name__}: {first}"
             ) from exc
