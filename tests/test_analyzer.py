@@ -218,8 +218,34 @@ def test_a_date_without_rows_needs_no_extra_statement() -> None:
     assert results["custom"].value == Success(1.0)
     assert results["rows now"].status == "OK"
     assert results["sum then"].status == "ERROR"
-    assert "NULL" in results["sum then"].message
-    assert (DAY - dt.timedelta(days=30)).isoformat() in results["sum then"].message
+    # The statement's own row count tells an empty day from a column of NULLs.
+    then = (DAY - dt.timedelta(days=30)).isoformat()
+    assert results["sum then"].message == f"sum(price): no rows for {then} in dataset 'sales'"
+
+
+def test_an_empty_snapshot_says_it_has_no_rows() -> None:
+    @check(name="Snapshot")
+    def snapshot(mp: MetricProvider, ctx: Context) -> None:
+        ctx.assert_that(mp.maximum("price")).where(name="maximum").is_gt(0)
+
+    empty = pa.table({"price": pa.array([], pa.float64())})
+    suite = run([snapshot], DuckRelationDataSource.from_arrow(empty, "sales"))
+    [result] = suite.collect_results()
+    assert result.message == f"maximum(price): no rows for {DAY.isoformat()} in dataset 'sales'"
+
+
+def test_a_day_whose_rows_are_all_null_is_not_called_empty() -> None:
+    @check(name="Nulls")
+    def nulls(mp: MetricProvider, ctx: Context) -> None:
+        ctx.assert_that(mp.average("price")).where(name="average").is_gt(0)
+        ctx.assert_that(mp.custom_sql("MAX(price)")).where(name="custom").is_gt(0)
+
+    table = pa.table({"yyyy_mm_dd": [DAY, DAY], "price": pa.array([None, None], pa.float64())})
+    suite = run([nulls], DuckRelationDataSource.from_arrow(table, "sales"))
+    for result in suite.collect_results():
+        assert result.status == "ERROR"
+        assert "is NULL (no non-null values to aggregate)" in result.message
+        assert "no rows" not in result.message
 
 
 def test_values_travel_as_bind_parameters_never_as_sql_text() -> None:

@@ -397,7 +397,11 @@ def test_an_extended_metric_names_the_dataset_of_its_base() -> None:
     assert values["s"] == Success((30.0 - 20.0) / 20.0)
     assert values["r"] == Success((3.0 - 1.0) / 1.0)
     # A day back, the window reaches a day with no rows: no value, and it says why.
-    assert "is NULL" in values["r, a day back"].failure()
+    empty_day = (DAY - dt.timedelta(days=2)).isoformat()
+    assert values["r, a day back"].failure() == (
+        f"day_over_day(average(price)): average(price): no rows for {empty_day} "
+        "in dataset 'returns'"
+    )
     stored = {
         (m.dataset, m.name, m.yyyy_mm_dd) for m in db.metrics_for_execution(suite.execution_id)
     }

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from dqx.orm.repositories import MetricDB
 
 DQX = Path(sys.executable).with_name("dqx")
 _RUN = ("checks.py", "--data", "flights=flights.csv", "--data", "airlines=airlines.csv")
@@ -149,3 +150,27 @@ def test_config_shows_every_default_docs_cli_md_states(tmp_path: Path) -> None:
 def test_alert_links_runbooks_under_the_default_the_config_shows(flights: Flights) -> None:
     outcome = dqx("alert", flights.execution_id, "--db", flights.db_url, cwd=flights.root)
     assert "(docs/runbooks/metric-error.md)" in outcome.stdout
+
+
+# -- 6 and 8: an empty day's reason; expressions over two datasets ------------------------
+
+
+def test_an_empty_day_says_it_had_no_rows(flights: Flights) -> None:
+    delays = flights.results["delays sane"]
+    assert delays["status"] == "ERROR"
+    assert delays["message"] == "average(dep_delay): no rows for 2024-03-29 in dataset 'flights'"
+
+
+def test_an_expression_over_two_datasets_names_them_where_it_is_shown(
+    flights: Flights,
+) -> None:
+    written = "flights.unique_count(carrier) - airlines.num_rows()"
+    assert flights.results["carriers known"]["expression"] == written
+    stored = {a.assertion: a for a in MetricDB(flights.db_url).assertions(flights.execution_id)}
+    assert stored["carriers known"].expression == written
+    # One dataset: as written, no prefix.
+    assert flights.results["airlines"]["expression"] == "num_rows()"
+    table = dqx(
+        "run", *_RUN, "--date", EMPTY_DAY.isoformat(), "--db", flights.db_url, cwd=flights.root
+    )
+    assert written in table.stdout

@@ -137,3 +137,24 @@ def test_extended_metrics_take_one_plain_metric() -> None:
 def test_a_lagged_metric_without_columns_reads_as_a_call() -> None:
     assert str(mp.custom_sql("COUNT(*)", lag=1)) == "custom_sql(COUNT(*), lag=1)"
     assert str(mp.num_rows(lag=3)) == "num_rows(lag=3)"
+
+
+def test_an_expression_over_two_datasets_names_each_metrics_dataset() -> None:
+    flights, airlines = (
+        mp.unique_count("carrier", dataset="flights"),
+        mp.num_rows(dataset="airlines"),
+    )
+    assert str(flights - airlines) == "flights.unique_count(carrier) - airlines.num_rows()"
+    window = mp.ext.day_over_day(mp.average("delay", dataset="flights", lag=1))
+    assert str(abs(window) / mp.num_rows(dataset="airlines")) == (
+        "abs(flights.day_over_day(average(delay, lag=1))) / airlines.num_rows()"
+    )
+    # Each part prints for itself: a single-dataset part stays as written.
+    assert str(flights) == "unique_count(carrier)"
+
+
+def test_an_expression_over_one_dataset_prints_as_written() -> None:
+    named = mp.sum("price", dataset="orders") / mp.num_rows(dataset="orders")
+    assert str(named) == "sum(price) / num_rows()"
+    # A metric whose dataset the run resolves later is no second dataset.
+    assert str(mp.sum("price") / mp.num_rows(dataset="orders")) == "sum(price) / num_rows()"

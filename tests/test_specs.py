@@ -111,12 +111,18 @@ def quote(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def expect_float(got: Result[float, str], expected: float | None, **approx: float) -> None:
-    """``expected`` None or NaN means the run must report ERROR for that metric."""
+def expect_float(
+    got: Result[float, str], expected: float | None, rows: int, **approx: float
+) -> None:
+    """``expected`` None or NaN means the run must report ERROR for that metric; a NULL
+    over no ``rows`` at all is reported as the empty day it is."""
     if expected is None or math.isnan(expected):
         assert isinstance(got, Failure), got
         reason = got.failure()
-        assert ("NULL" in reason) if expected is None else ("NaN" in reason), reason
+        if expected is not None:
+            assert "NaN" in reason, reason
+        else:
+            assert ("no rows for" in reason) if rows == 0 else ("is NULL" in reason), reason
     else:
         assert number(got) == pytest.approx(expected, **approx), got
 
@@ -157,23 +163,33 @@ def test_every_metric_matches_a_python_oracle(measure: Measure, drawn: Any) -> N
     assert number(got["num_rows"]) == len(fv)
     pf = present(fv)
     pi = present(iv)
-    expect_float(got["sum f"], (math.fsum(pf) if pf else None), rel=1e-9, abs=1e-6)
+    expect_float(
+        got["sum f"], rows=len(fv), expected=(math.fsum(pf) if pf else None), rel=1e-9, abs=1e-6
+    )
     # Integer sums are exact in SQL and below 2**53 here, so exactly equal as floats.
     if pi:
         assert number(got["sum i"]) == float(sum(pi))
     else:
-        expect_float(got["sum i"], None)
-    expect_float(got["average f"], statistics.fmean(pf) if pf else None, rel=1e-9, abs=1e-6)
-    expect_float(got["average i"], statistics.fmean(pi) if pi else None, rel=1e-12)
-    expect_float(got["minimum f"], sql_min(pf))
-    expect_float(got["maximum f"], sql_max(pf))
-    expect_float(got["minimum i"], min(pi) if pi else None)
-    expect_float(got["maximum i"], max(pi) if pi else None)
+        expect_float(got["sum i"], rows=len(fv), expected=None)
+    expect_float(
+        got["average f"],
+        rows=len(fv),
+        expected=statistics.fmean(pf) if pf else None,
+        rel=1e-9,
+        abs=1e-6,
+    )
+    expect_float(
+        got["average i"], rows=len(fv), expected=statistics.fmean(pi) if pi else None, rel=1e-12
+    )
+    expect_float(got["minimum f"], rows=len(fv), expected=sql_min(pf))
+    expect_float(got["maximum f"], rows=len(fv), expected=sql_max(pf))
+    expect_float(got["minimum i"], rows=len(fv), expected=min(pi) if pi else None)
+    expect_float(got["maximum i"], rows=len(fv), expected=max(pi) if pi else None)
     has_nan = any(math.isnan(v) for v in pf)
     variance_f = None if len(pf) < 2 else (math.nan if has_nan else statistics.variance(pf))
-    expect_float(got["variance f"], variance_f, rel=1e-6, abs=1e-3)
+    expect_float(got["variance f"], rows=len(fv), expected=variance_f, rel=1e-6, abs=1e-3)
     variance_i = None if len(pi) < 2 else statistics.variance(pi)
-    expect_float(got["variance i"], variance_i, rel=1e-6, abs=1e-3)
+    expect_float(got["variance i"], rows=len(fv), expected=variance_i, rel=1e-6, abs=1e-3)
     assert number(got["null_count f"]) == fv.count(None)
     assert number(got["null_count s"]) == sv.count(None)
     assert number(got["unique_count f"]) == len({canon(v) for v in pf})
@@ -238,7 +254,9 @@ def test_partitioned_source_gives_each_day_its_own_rows(
         texts_ = [r[2] for r in mine]
         assert number(got[f"num_rows {lag}"]) == len(mine)
         pv = present(values)
-        expect_float(got[f"sum {lag}"], math.fsum(pv) if pv else None, rel=1e-9, abs=1e-6)
+        expect_float(
+            got[f"sum {lag}"], math.fsum(pv) if pv else None, len(mine), rel=1e-9, abs=1e-6
+        )
         assert number(got[f"null_count {lag}"]) == values.count(None)
         assert number(got[f"unique_count {lag}"]) == len(set(present(texts_)))
         pairs = {(t, canon(v)) for t, v in zip(texts_, values, strict=True)}

@@ -60,6 +60,8 @@ class _Batch:
     dates: tuple[dt.date, ...]
     values: dict[tuple[MetricSpec, dt.date], Computed] = field(default_factory=dict)
     statements: list[Statement] = field(default_factory=list)
+    #: Rows per date, from the shared statement that counts them.
+    rows: dict[dt.date, int] = field(default_factory=dict)
 
     def fail(self, specs: Iterable[MetricSpec], message: str) -> None:
         for spec in specs:
@@ -210,12 +212,13 @@ class Analyzer:
             if counted is not None:
                 count = row[0] or 0
                 scanned += int(count)
+                batch.rows[day] = int(count)
                 for spec in counted:
                     batch.values[(spec, day)] = Success(float(count))
                 offset = 1
             for index, spec in enumerate(specs):
                 batch.values[(spec, day)] = _computed(
-                    row[offset + index], spec, self.source.name, day
+                    row[offset + index], spec, self.source.name, day, rows=batch.rows.get(day)
                 )
         return scanned if counted is not None else None
 
@@ -410,7 +413,13 @@ class Analyzer:
         return by_date, empty_row
 
 
-def _computed(value: Any, spec: MetricSpec, dataset: str, day: dt.date) -> Computed:
+def _computed(
+    value: Any, spec: MetricSpec, dataset: str, day: dt.date, *, rows: int | None = None
+) -> Computed:
+    if value is None and rows == 0:
+        # SQL's NULL over no rows reads like a column of NULLs; the row count the same
+        # statement took tells the two apart, so the reason names the empty day.
+        return Failure(f"{spec.name}: no rows for {day} in dataset {dataset!r}")
     if value is None:
         return Success(None)
     if isinstance(value, bool | int | float | Decimal):

@@ -127,12 +127,26 @@ class Expr:
     def precedence(self) -> int:
         return 100
 
+    def datasets(self) -> set[str]:
+        """The datasets the expression's metrics read (resolved ones only)."""
+        return {leaf.dataset for leaf in self.leaves() if leaf.dataset is not None}
+
+    def __str__(self) -> str:
+        # Metrics print as written (`num_rows()`), so an expression over two datasets
+        # would read `unique_count(carrier) - num_rows()`, hiding which is which: then,
+        # and only then, each metric carries its dataset: `flights.unique_count(carrier)`.
+        return self.text(qualified=len(self.datasets()) > 1)
+
+    def text(self, qualified: bool) -> str:
+        """The expression as written; ``qualified`` puts each metric's dataset before it."""
+        raise NotImplementedError
+
 
 @dataclass(frozen=True, eq=False)
 class Const(Expr):
     value: float
 
-    def __str__(self) -> str:
+    def text(self, qualified: bool) -> str:
         if math.isfinite(self.value) and self.value.is_integer() and abs(self.value) < 1e16:
             return str(int(self.value))
         return repr(self.value)
@@ -168,11 +182,11 @@ class BinOp(Expr):
     ) -> Expr:
         return BinOp(self.op, self.left.map_leaves(fn), self.right.map_leaves(fn))
 
-    def __str__(self) -> str:
-        left = str(self.left)
+    def text(self, qualified: bool) -> str:
+        left = self.left.text(qualified)
         if self.left.precedence() < self.precedence():
             left = f"({left})"
-        right = str(self.right)
+        right = self.right.text(qualified)
         # The text keeps the tree's shape, so a * (b / c) stays bracketed: float
         # arithmetic is not associative. A signed operand reads a - (-b), not a - -b.
         if self.right.precedence() <= self.precedence() or self.right.precedence() == _UNARY:
@@ -195,8 +209,8 @@ class Neg(Expr):
     ) -> Expr:
         return Neg(self.operand.map_leaves(fn))
 
-    def __str__(self) -> str:
-        inner = str(self.operand)
+    def text(self, qualified: bool) -> str:
+        inner = self.operand.text(qualified)
         return f"-({inner})" if self.operand.precedence() < 100 else f"-{inner}"
 
 
@@ -212,8 +226,8 @@ class Abs(Expr):
     ) -> Expr:
         return Abs(self.operand.map_leaves(fn))
 
-    def __str__(self) -> str:
-        return f"abs({self.operand})"
+    def text(self, qualified: bool) -> str:
+        return f"abs({self.operand.text(qualified)})"
 
 
 @dataclass(frozen=True, eq=False)
@@ -243,11 +257,11 @@ class MetricSymbol(Expr):
     def lags(self) -> tuple[int, ...]:
         return (self.lag,)
 
-    def __str__(self) -> str:
+    def text(self, qualified: bool) -> str:
+        name = self.spec.name
         if self.lag:
-            name = self.spec.name
-            return f"{name[:-1]}{'' if name.endswith('()') else ', '}lag={self.lag})"
-        return self.spec.name
+            name = f"{name[:-1]}{'' if name.endswith('()') else ', '}lag={self.lag})"
+        return _qualify(name, self.dataset, qualified)
 
 
 @dataclass(frozen=True, eq=False)
@@ -288,9 +302,14 @@ class ExtendedSymbol(Expr):
     def with_base(self, base: MetricSymbol) -> ExtendedSymbol:
         return replace(self, base=base)
 
-    def __str__(self) -> str:
+    def text(self, qualified: bool) -> str:
         # The spec's name, with the base as written (its lag shown).
-        return self.spec.name.replace(self.spec.base.name, str(self.base), 1)
+        name = self.spec.name.replace(self.spec.base.name, self.base.text(False), 1)
+        return _qualify(name, self.dataset, qualified)
+
+
+def _qualify(name: str, dataset: str | None, qualified: bool) -> str:
+    return f"{dataset}.{name}" if qualified and dataset is not None else name
 
 
 def _check_lag(lag: object) -> int:
