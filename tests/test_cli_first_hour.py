@@ -6,7 +6,9 @@ snapshot); the run is about a day the flights file has no rows for.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 import json
 import os
 import re
@@ -174,3 +176,35 @@ def test_an_expression_over_two_datasets_names_them_where_it_is_shown(
         "run", *_RUN, "--date", EMPTY_DAY.isoformat(), "--db", flights.db_url, cwd=flights.root
     )
     assert written in table.stdout
+
+
+# -- 9: runs as CSV keep the tags ----------------------------------------------------------
+
+
+def test_runs_as_csv_carry_the_tags(flights: Flights) -> None:
+    outcome = dqx("runs", "--db", flights.db_url, "--format", "csv", cwd=flights.root)
+    assert outcome.returncode == 0, outcome.stderr
+    rows = {row["execution_id"]: row for row in csv.DictReader(io.StringIO(outcome.stdout))}
+    assert json.loads(rows[flights.execution_id]["tags"]) == {"env": "ci"}
+    as_json = dqx("runs", "--db", flights.db_url, "--format", "json", cwd=flights.root)
+    for run in json.loads(as_json.stdout):
+        assert json.loads(rows[run["execution_id"]]["tags"]) == run["tags"]
+
+
+# -- 10: log lines stamped in ISO 8601 with their offset -----------------------------------
+
+
+def test_log_lines_carry_an_iso_8601_time_with_its_utc_offset(flights: Flights) -> None:
+    outcome = dqx(
+        "-v",
+        "run",
+        *_RUN,
+        *("--date", EMPTY_DAY.isoformat(), "--db", flights.db_url, "--format", "json"),
+        cwd=flights.root,
+        env={"TZ": "Asia/Kolkata"},
+    )
+    stamps = re.findall(r"^(\S+) INFO ", outcome.stderr, flags=re.MULTILINE)
+    assert stamps, outcome.stderr
+    for stamp in stamps:
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+05:30", stamp), stamp
+        assert dt.datetime.fromisoformat(stamp).utcoffset() == dt.timedelta(hours=5, minutes=30)

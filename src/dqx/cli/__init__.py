@@ -14,7 +14,9 @@ function, when it runs.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+from typing import TYPE_CHECKING
 
 import click
 
@@ -29,6 +31,9 @@ from dqx.cli.redacting import RedactingFilter, Secrets, install
 from dqx.cli.run import run_command
 from dqx.cli.runs import runs_command
 
+if TYPE_CHECKING:
+    from rich.text import Text
+
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_OPERATIONAL", "EXIT_USAGE", "main"]
 
 
@@ -38,11 +43,27 @@ def _setup_logging(verbosity: int, secrets: Secrets) -> None:
     from rich.logging import RichHandler
 
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbosity, 2)]
-    handler = RichHandler(console=stderr(), show_path=False, rich_tracebacks=False)
+    handler = RichHandler(
+        console=stderr(),
+        show_path=False,
+        rich_tracebacks=False,
+        log_time_format=_iso_time,
+        # Every line keeps its time: scheduler logs are grepped line by line.
+        omit_repeated_times=False,
+    )
     # Redacted before rich lays the message out: a secret folded over two lines would
     # pass the redacting stream.
     handler.addFilter(RedactingFilter(secrets))
     logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
+
+
+def _iso_time(when: dt.datetime) -> Text:
+    # rich's default, "[11/30/26 03:21:31]", is ambiguous across locales and says
+    # nothing of the zone; the record's time is naive local time, so astimezone()
+    # attaches the machine's offset: 2026-11-30T03:21:31+00:00.
+    from rich.text import Text
+
+    return Text(when.astimezone().isoformat(timespec="seconds"))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -22,6 +23,7 @@ _CSV_COLUMNS = (
     "execution_id",
     "suite",
     "yyyy_mm_dd",
+    "tags",
     "status",
     "ok",
     "failed",
@@ -70,11 +72,21 @@ def runs_command(
     if fmt == "json":
         emit_json(rows)
     elif fmt == "csv":
-        emit_csv(_CSV_COLUMNS, [[row.get(column) for column in _CSV_COLUMNS] for row in rows])
+        emit_csv(
+            _CSV_COLUMNS, [[_csv_cell(row.get(column)) for column in _CSV_COLUMNS] for row in rows]
+        )
     else:
         from dqx.display import runs_table
 
         stdout().print(runs_table(runs, title=f"runs in {db.url}"))
+
+
+def _csv_cell(value: Any) -> Any:
+    # Tags are a mapping: one cell holds them as the JSON output writes them, so a
+    # reader parses them back with a JSON parser instead of guessing at a separator.
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return value
 
 
 def _run_row(run: RunRecord, links: TraceLinks | None) -> dict[str, Any]:
