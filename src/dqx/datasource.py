@@ -7,9 +7,9 @@ column's type belongs to, so no other module reads an engine's type names.
 * :class:`DuckRelationDataSource`: DuckDB over Arrow tables, Parquet (Hive-partitioned
   lakes too), CSV and DuckDB database files;
 * :class:`PostgresDataSource`: a PostgreSQL table or query, aggregated inside PostgreSQL
-  (``pip install 'dqx[postgres]'``);
+  (the ``postgres`` extra: ``pip install '.[postgres]'`` in a dqx clone);
 * :class:`SparkDataSource`: a Spark DataFrame or table, aggregated by Spark, locally or
-  on a cluster (``pip install 'dqx[spark]'``).
+  on a cluster (the ``spark`` extra: ``pip install '.[spark]'``).
 
 Importing this module imports no engine driver: psycopg and pyspark load when a source
 of theirs is built.

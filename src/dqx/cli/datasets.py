@@ -139,7 +139,10 @@ def _spark_source(
     try:
         from pyspark.sql import SparkSession
     except ImportError:
-        usage(f"--data {name}=spark:{table} needs pyspark: pip install 'dqx[spark]'")
+        usage(
+            f"--data {name}=spark:{table} needs pyspark: pip install 'pyspark>=3.5' "
+            "(what dqx's spark extra installs)"
+        )
     from dqx.datasource import SparkDataSource
 
     try:

@@ -3,7 +3,8 @@
 Statements are rendered in sqlglot's ``postgres`` dialect and sent through psycopg 3
 (SQLAlchemy's pool), values bound by the driver; only the aggregate rows, one per date
 of a batch, come back. psycopg and SQLAlchemy's PostgreSQL dialect load when a source
-is built, so the base install imports without them (``pip install 'dqx[postgres]'``).
+is built, so the base install imports without them (the ``postgres`` extra installs
+psycopg: ``pip install '.[postgres]'`` in a dqx clone).
 """
 
 from __future__ import annotations
@@ -260,7 +261,7 @@ def _engine(url_or_engine: str | Engine, name: str) -> tuple[Engine, bool]:
     except ImportError as exc:
         raise DefinitionError(
             f"dataset {name!r}: the PostgreSQL driver is missing ({exc}); "
-            f"pip install 'dqx[postgres]'",
+            "pip install 'psycopg[binary]>=3.1' (what dqx's postgres extra installs)",
             dataset=name,
         ) from exc
 

@@ -6,7 +6,7 @@ dates is one Spark SQL query and only its aggregate rows come back to the driver
 same code runs on a laptop (``SparkSession.builder.master("local[2]")``) and on a
 cluster (``.master("spark://...")``, ``.remote("sc://...")`` for Spark Connect): the
 source only uses the DataFrame and SQL API. pyspark loads with the first source
-(``pip install 'dqx[spark]'``).
+(the ``spark`` extra: ``pip install '.[spark]'`` in a dqx clone).
 """
 
 from __future__ import annotations
