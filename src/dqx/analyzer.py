@@ -344,6 +344,10 @@ class Analyzer:
         try:
             rows = self.source.execute(sql, dict(params))
         except Exception as exc:  # the engine's own error types vary by source
+            if self.source.interrupted(exc):
+                # Ctrl-C or SIGTERM, as the engine reports it: not a failed statement
+                # whose error becomes results, but the end of the run.
+                raise KeyboardInterrupt(_engine_message(exc)) from exc
             message = _engine_message(exc)
             batch.statements.append(
                 Statement(

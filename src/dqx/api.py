@@ -13,9 +13,10 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
-from opentelemetry.trace import Span, TracerProvider
+from opentelemetry.trace import Span, Status, StatusCode, TracerProvider
 
 from dqx.checks import Check, Context, check
 from dqx.common import (
@@ -31,8 +32,8 @@ from dqx.common import (
     new_execution_id,
 )
 from dqx.datasource import DataSource
-from dqx.events import outcome_attributes, run_attributes
-from dqx.execution import analyze, evaluate, persist
+from dqx.events import interrupted_attributes, outcome_attributes, run_attributes
+from dqx.execution import Progress, analyze, evaluate, persist
 from dqx.history import RECOMPUTE, History, Recompute, read_history
 from dqx.plan import Plan, declare, index_sources, make_plan
 from dqx.plugins import Plugin, check_plugins, run_plugins
@@ -167,9 +168,18 @@ class VerificationSuite:
             run_log = logging.LoggerAdapter(log, {"execution_id": self._execution_id})
             started = _utcnow()
             sampled = bool(root.get_span_context().trace_flags.sampled) and root.is_recording()
-            self._record(self._bare_record(key, started, sampled, "running"), run_log)
+            progress = Progress()
             try:
-                result = self._compute(plan, sources, tracer, root, run_log, started, sampled)
+                self._record(self._bare_record(key, started, sampled, "running"), run_log)
+                result = self._compute(
+                    plan, sources, tracer, root, run_log, started, sampled, progress
+                )
+            except KeyboardInterrupt as interrupt:
+                # Ctrl-C, or SIGTERM as an application raises it: not an error. The
+                # run is recorded as interrupted, no plugin runs, and it goes on up.
+                bare = self._bare_record(key, started, sampled, "interrupted")
+                self._interrupted(interrupt, bare, progress, root, run_log)
+                raise
             except Exception:
                 # Leave an honest record, not a run that looks "running" forever.
                 self._record(self._bare_record(key, started, sampled, "error"), run_log)
@@ -186,6 +196,7 @@ class VerificationSuite:
         run_log: RunLog,
         started: dt.datetime,
         sampled: bool,
+        progress: Progress,
     ) -> SuiteResult:
         run_log.info(
             "dqx run %s of suite %r for %s started",
@@ -193,12 +204,16 @@ class VerificationSuite:
             self._name,
             plan.key.yyyy_mm_dd,
         )
+        progress.stage = "reading history"
         history = read_history(plan, sources, self._db, self._recompute)
         _note_history_error(history, root, run_log)
-        computed, statements = analyze(plan, sources, history, tracer, run_log)
+        computed, statements = analyze(plan, sources, history, tracer, run_log, progress)
         values = RunValues.gather(plan, history, computed)
         metrics = values.metrics(self._execution_id, self._name)
+        progress.stage = "persisting metrics"
         persist_error = persist(self._db, metrics, tracer, run_log)
+        progress.metrics_stored = 0 if persist_error else len(metrics)
+        progress.stage = "evaluating assertions"
         results = evaluate(
             plan.assertions,
             plan.key,
@@ -251,6 +266,24 @@ class VerificationSuite:
             )
         if record_error is not None:
             raise self._persist_failure(result, "its run record", str(record_error))
+
+    def _interrupted(
+        self,
+        interrupt: KeyboardInterrupt,
+        bare: RunRecord,
+        progress: Progress,
+        root: Span,
+        run_log: RunLog,
+    ) -> None:
+        """Record the run as interrupted, saying where, and end its root span in error."""
+        reason = str(interrupt) or type(interrupt).__name__
+        message = f"interrupted ({reason}) while {progress.stage}"
+        if root.is_recording():
+            root.record_exception(interrupt, escaped=True)
+            root.set_status(Status(StatusCode.ERROR, message))
+            root.set_attributes(interrupted_attributes(message))
+        run_log.info("dqx run %s %s", self._execution_id, message)
+        self._record(replace(bare, metric_count=progress.metrics_stored, message=message), run_log)
 
     def _bare_record(
         self, key: ResultKey, started: dt.datetime, sampled: bool, status: RunStatus

@@ -272,28 +272,50 @@ class Reconciliation:
     #: (its final write failed): recover() writes it, with its assertion results.
     run_missing_in_db: RunRecord | None = None
     assertions_missing_in_db: tuple[AssertionRecord, ...] = ()
+    #: The run's status in the database (None when it has no record of the run), and
+    #: why it ended so, when the record says.
+    run_status: str | None = None
+    run_message: str | None = None
+
+    @property
+    def unfinished(self) -> bool:
+        """The database says the run never finished: it was interrupted, or it is
+        still ``running`` (in progress, or its process died) with no finished run in
+        the trace to restore. Such records can agree and still be incomplete."""
+        return self.run_status == "interrupted" or (
+            self.run_status == "running" and self.run_missing_in_db is None
+        )
 
     @property
     def ok(self) -> bool:
-        """Both records agree, or no trace was expected and the database has the run."""
+        """Both records agree on a finished run, or no trace was expected and the
+        database has the run."""
         if self.trace_expected and not self.trace_found:
             return False
         return not (
-            self.missing_in_db or self.missing_in_trace or self.mismatched or self.run_missing_in_db
+            self.unfinished
+            or self.missing_in_db
+            or self.missing_in_trace
+            or self.mismatched
+            or self.run_missing_in_db
         )
 
     @property
     def summary(self) -> str:
         """One line for logs and alerts."""
         head = f"run {self.execution_id}"
+        if self.unfinished:
+            head += f": NOT OK; {self._unfinished_reason()}"
         if not self.trace_found:
             if not self.trace_expected:
+                verdict = "" if self.unfinished else ": ok"
                 return (
-                    f"{head}: ok; trace not expected (sampled out or never exported), "
+                    f"{head}{verdict}; trace not expected (sampled out or never exported), "
                     f"{self.db_count} metrics in the database"
                 )
+            verdict = "" if self.unfinished else ": NOT OK"
             return (
-                f"{head}: NOT OK; trace not found, {self.db_count} metrics in the database "
+                f"{head}{verdict}; trace not found, {self.db_count} metrics in the database "
                 "cannot be checked against it"
             )
         counts = (
@@ -302,13 +324,22 @@ class Reconciliation:
         )
         if self.run_missing_in_db is not None:
             counts += ", run record missing in db"
-        verdict = "ok" if self.ok else "NOT OK"
+        verdict = "" if self.unfinished else (": ok" if self.ok else ": NOT OK")
         hint = (
             "; recover() writes the missing ones back"
             if self.missing_in_db or self.run_missing_in_db
             else ""
         )
-        return f"{head}: {verdict}; {counts} (trace from {self.trace_origin}){hint}"
+        return f"{head}{verdict}; {counts} (trace from {self.trace_origin}){hint}"
+
+    def _unfinished_reason(self) -> str:
+        if self.run_status == "interrupted":
+            # An interrupted run judged nothing: its records hold what it reached.
+            return f"{self.run_message or 'interrupted'}, so the run has no results"
+        return (
+            "the run is still recorded as running: not finished, or its process died "
+            "(`dqx runs --reap` records a dead one as interrupted)"
+        )
 
     def __str__(self) -> str:
         return self.summary
@@ -382,6 +413,7 @@ def reconcile(db: MetricDB, execution_id: str, source: TraceSource) -> Reconcili
     run = db.run(execution_id)
     # Sampled out, or known never to have reached the exporter's destination.
     expected = run is None or (run.trace_sampled is not False and run.trace_exported is not False)
+    run_status, run_message = (run.status, run.message) if run else (None, None)
     trace = _fetch(source, execution_id)
     if trace is None:
         return Reconciliation(
@@ -389,6 +421,8 @@ def reconcile(db: MetricDB, execution_id: str, source: TraceSource) -> Reconcili
             trace_found=False,
             trace_expected=expected,
             db_count=len(stored),
+            run_status=run_status,
+            run_message=run_message,
         )
     traced = _trace_metrics(trace)
     matched: list[Metric] = []
@@ -413,6 +447,8 @@ def reconcile(db: MetricDB, execution_id: str, source: TraceSource) -> Reconcili
         trace_origin=trace.origin,
         db_count=len(stored),
         warnings=trace.warnings,
+        run_status=run_status,
+        run_message=run_message,
         **_run_record_gap(trace, run, len(traced)),
     )
 

@@ -35,6 +35,7 @@ __all__ = [
     "SUITE_NAME",
     "assertion_event",
     "assertion_from_event",
+    "interrupted_attributes",
     "metric_event",
     "metric_from_event",
     "outcome_attributes",
@@ -52,6 +53,7 @@ ASSERTION_EVENT = "dqx.assertion"
 SUITE_NAME = "dqx.suite.name"
 _TAG_PREFIX = "dqx.tags."
 _VALUE = "dqx.metric.value"
+_RUN_MESSAGE = "dqx.run.message"
 
 
 def _tag_attributes(tags: Mapping[str, str]) -> dict[str, str]:
@@ -81,6 +83,11 @@ def outcome_attributes(result: SuiteResult) -> dict[str, Any]:
         "dqx.suite.passed": result.passed,
         "dqx.run.status": result.status,
     }
+
+
+def interrupted_attributes(message: str) -> dict[str, Any]:
+    """The root span's attributes when an interrupt ends the run before it is judged."""
+    return {"dqx.run.status": "interrupted", _RUN_MESSAGE: message}
 
 
 def metric_event(metric: Metric) -> dict[str, Any]:
@@ -229,6 +236,7 @@ def run_from_root(
         assertions_failed=int(attributes.get("dqx.assertion.failure", 0)),
         assertions_error=int(attributes.get("dqx.assertion.error", 0)),
         trace_exported=True,
+        message=str(attributes[_RUN_MESSAGE]) if attributes.get(_RUN_MESSAGE) else None,
     )
 
 

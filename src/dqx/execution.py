@@ -12,6 +12,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.trace import Span, Status, StatusCode, Tracer
@@ -37,9 +38,23 @@ from dqx.records import Metric, MetricStore, Statement
 from dqx.specs import MetricSpec
 from dqx.telemetry.tracing import emit_events, record_error
 
-__all__ = ["analyze", "evaluate", "persist"]
+__all__ = ["Progress", "analyze", "evaluate", "persist"]
 
 RunLog = logging.LoggerAdapter[logging.Logger]
+
+
+@dataclass
+class Progress:
+    """How far a run got, for the record an interrupt leaves behind.
+
+    Each phase sets :attr:`stage` as it starts and nothing resets it, so when Ctrl-C
+    or SIGTERM unwinds the run, the stage says what it interrupted.
+    """
+
+    #: What the run is doing: "reading history", "analyzing dataset 'orders'", ...
+    stage: str = "starting"
+    #: How many metrics the store holds for the run: 0 until they are persisted.
+    metrics_stored: int = 0
 
 
 def analyze(
@@ -48,12 +63,15 @@ def analyze(
     history: History,
     tracer: Tracer,
     run_log: RunLog,
+    progress: Progress | None = None,
 ) -> tuple[dict[MetricKey, Computed], list[Statement]]:
     """Compute what history did not give, one traced batch per dataset.
 
     A lagged day of a snapshot source cannot be computed: its value is a Failure
-    naming dataset, metric and date, never today's rows reused.
+    naming dataset, metric and date, never today's rows reused. ``progress`` learns
+    which dataset is being analyzed.
     """
+    progress = progress or Progress()
     values: dict[MetricKey, Computed] = {}
     statements: list[Statement] = []
     key_date = plan.key.yyyy_mm_dd
@@ -70,6 +88,7 @@ def analyze(
                 continue
             to_compute.append((spec, day))
         if to_compute:
+            progress.stage = f"analyzing dataset {dataset!r}"
             computed, ran = _analyze_dataset(source, to_compute, tracer, run_log)
             # Only what was asked: the engine also counts rows whether asked or not.
             values.update(((spec, dataset, day), computed[(spec, day)]) for spec, day in to_compute)

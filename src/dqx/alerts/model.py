@@ -38,6 +38,7 @@ RUNBOOKS: Mapping[str, str] = MappingProxyType(
         "metric-error": "metric-error.md",
         "reconciliation-mismatch": "reconciliation-mismatch.md",
         "trace-missing": "trace-missing.md",
+        "run-interrupted": "run-interrupted.md",
     }
 )
 _ALERTNAMES: Mapping[str, str] = MappingProxyType(

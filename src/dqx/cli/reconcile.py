@@ -42,7 +42,7 @@ _HELP = f"""Compare run EXECUTION_ID's metrics in the database with its trace.
 The trace comes from {reading_flags()}, else from
 {either([str(kind.env) for kind in configured_sources()])} (or the same keys in dqx.toml).
 Exits 0 when the records agree (after --recover, when they agree afterwards), 1 when
-they do not.
+they do not, or when the run never finished (interrupted, or still running).
 """
 
 
@@ -101,6 +101,7 @@ def _print(rec: Reconciliation, execution_id: str, fmt: str) -> None:
                 "ok": bool(rec.ok),
                 "trace_found": bool(rec.trace_found),
                 "trace_expected": rec.trace_expected,
+                "run_status": rec.run_status,
                 "summary": rec.summary,
                 "matched": len(rec.matched),
                 "discrepancies": reconciliation_rows(rec),
@@ -113,7 +114,7 @@ def _print(rec: Reconciliation, execution_id: str, fmt: str) -> None:
         out = stdout()
         # The library's summary names recover(), a Python method; here it is a flag.
         say(out, rec.summary.split("; recover()")[0])
-        if rec.trace_found and not rec.ok:
+        if rec.missing_in_db or rec.missing_in_trace or rec.mismatched:
             out.print(reconciliation_table(rec, title=f"run {execution_id}: db vs trace"))
 
 
@@ -121,13 +122,22 @@ def _way_out(err: Console, rec: Reconciliation, execution_id: str, runbooks: str
     """What the operator does next, on stderr so JSON and CSV stay clean."""
     from dqx.alerts.model import runbook_url
 
-    if not rec.trace_found:
-        others = ", ".join(kind.flag for kind in TRACE_SOURCES)
-        say(
-            err,
-            f"trace {execution_id} not found in that source: try another ({others}); "
-            f"see {runbook_url('trace-missing', runbooks)}",
+    if rec.unfinished:
+        what_next = (
+            "no reconciliation makes it whole: run its command again"
+            if rec.run_status == "interrupted"
+            else "wait for it to finish; if its process is gone, `dqx runs --reap` records "
+            "it as interrupted"
         )
+        say(err, f"run {execution_id}: {what_next}; see {runbook_url('run-interrupted', runbooks)}")
+    if not rec.trace_found:
+        if rec.trace_expected:
+            others = ", ".join(kind.flag for kind in TRACE_SOURCES)
+            say(
+                err,
+                f"trace {execution_id} not found in that source: try another ({others}); "
+                f"see {runbook_url('trace-missing', runbooks)}",
+            )
         return
     if rec.missing_in_db:
         say(

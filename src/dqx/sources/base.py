@@ -15,9 +15,10 @@ from __future__ import annotations
 import abc
 import datetime as dt
 import difflib
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlglot import exp
 
@@ -31,6 +32,7 @@ __all__ = [
     "TypeFamily",
     "check_source_name",
     "qualified_table",
+    "run_interruptibly",
 ]
 
 #: What a column holds, whatever the engine calls its type.
@@ -88,6 +90,16 @@ class DataSource(abc.ABC):
     def close(self) -> None:  # noqa: B027 - optional: most sources hold something
         """Release what the source holds (a connection, a temporary view); the default
         holds nothing. A source is not used after it is closed."""
+
+    def interrupted(self, error: Exception) -> bool:
+        """Whether ``error``, raised by :meth:`execute`, means the statement was
+        interrupted (Ctrl-C, SIGTERM, a cancel) rather than that it failed.
+
+        An engine that turns an interrupt into an error of its own says so here, and
+        the run stops as interrupted instead of recording the error as its results.
+        The default knows no such error.
+        """
+        return False
 
     @property
     def partitioned(self) -> bool:
@@ -242,3 +254,52 @@ def qualified_table(table: str, schema: str | None, *, dataset: str) -> exp.Tabl
         this=exp.to_identifier(table, quoted=True),
         db=exp.to_identifier(schema, quoted=True) if schema else None,
     )
+
+
+T = TypeVar("T")
+
+
+def run_interruptibly(work: Callable[[], T], interrupt: Callable[[], None], *, name: str) -> T:
+    """``work()`` on a thread of its own while the calling thread waits for it.
+
+    Some drivers keep the calling thread inside C code until the query ends (DuckDB
+    waits there for its worker threads), so Ctrl-C and SIGTERM wait for the whole
+    scan. Here the caller waits in Python, where an interrupt is raised at once;
+    ``interrupt()`` then aborts the engine's query, and the interrupt propagates once
+    the worker has returned.
+    """
+    done = threading.Event()
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(work())
+        except BaseException as exc:  # handed over: the waiting thread raises it
+            failure.append(exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=run, name=name, daemon=True).start()
+    try:
+        done.wait()
+    except BaseException:
+        interrupt()
+        _wait_out(done, interrupt)
+        raise
+    if failure:
+        raise failure[0]
+    return outcome[0]
+
+
+def _wait_out(done: threading.Event, interrupt: Callable[[], None]) -> None:
+    # The engine's thread must be out before the interrupt goes on: the interpreter
+    # aborts at exit while a thread is still inside the engine. A second signal
+    # while waiting asks again; the first interrupt is the one that propagates.
+    while True:
+        try:
+            if done.wait(0.5):
+                return
+        except BaseException:  # a second signal; the first interrupt still goes on
+            pass
+        interrupt()
