@@ -1,4 +1,9 @@
-"""The demo: two weeks of orders with a planted anomaly, and a suite that catches it."""
+"""The demo: two weeks of orders with a planted anomaly, and a suite that catches it.
+
+The checks compare a day with the days before it only once those days exist: the
+first day has no yesterday and the first week no last week, so the demo's early
+runs judge what they can (volume, prices, contacts) and pass on their merits.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +13,13 @@ from pathlib import Path
 from dqx.checks import Check, Context, check
 from dqx.provider import MetricProvider
 
-__all__ = ["DEMO_DAYS", "DEMO_END", "demo_checks", "write_orders"]
+__all__ = ["DEMO_DAYS", "DEMO_END", "DEMO_START", "PLANTED", "demo_checks", "write_orders"]
 
 DEMO_END = dt.date(2024, 3, 14)
 DEMO_DAYS = 14
+DEMO_START = DEMO_END - dt.timedelta(days=DEMO_DAYS - 1)
+#: What write_orders plants on the last day, said wherever the demo reports it.
+PLANTED = "prices doubled and about 15% of emails missing"
 
 
 def write_orders(path: Path, *, end: dt.date = DEMO_END, days: int = DEMO_DAYS) -> Path:
@@ -39,7 +47,8 @@ def write_orders(path: Path, *, end: dt.date = DEMO_END, days: int = DEMO_DAYS) 
             """,
             {"start": start, "rows": days * 2000},
         )
-        # The anomaly: on the last day a pricing bug doubles prices and drops emails.
+        # The planted anomaly (PLANTED): on the last day a pricing bug doubles prices
+        # and drops emails.
         connection.execute(
             """
             UPDATE orders
@@ -55,13 +64,19 @@ def write_orders(path: Path, *, end: dt.date = DEMO_END, days: int = DEMO_DAYS) 
     return path
 
 
+def _days_of_history(ctx: Context) -> int:
+    """Days of orders before the run's date: windows reach back no further."""
+    return (ctx.key.yyyy_mm_dd - DEMO_START).days
+
+
 @check(name="Orders volume", severity="P1", datasets=["orders"])
 def orders_volume(mp: MetricProvider, ctx: Context) -> None:
     rows = mp.num_rows()
     ctx.assert_that(rows).where(name="orders arrived").is_gt(0)
-    ctx.assert_that(mp.ext.day_over_day(rows)).where(name="volume steady day over day").is_between(
-        -0.3, 0.3
-    )
+    if _days_of_history(ctx) >= 1:
+        ctx.assert_that(mp.ext.day_over_day(rows)).where(
+            name="volume steady day over day"
+        ).is_between(-0.3, 0.3)
     ctx.assert_that(mp.duplicate_count(["order_id"])).where(name="order ids unique").is_zero()
 
 
@@ -69,12 +84,14 @@ def orders_volume(mp: MetricProvider, ctx: Context) -> None:
 def orders_prices(mp: MetricProvider, ctx: Context) -> None:
     average = mp.average("price")
     ctx.assert_that(mp.minimum("price")).where(name="prices positive").is_positive()
-    ctx.assert_that(mp.ext.day_over_day(average)).where(name="average price steady").is_between(
-        -0.2, 0.2
-    )
-    ctx.assert_that(
-        abs(average - mp.average("price", lag=7)) / mp.ext.stddev(average, offset=1, n=7)
-    ).where(name="average within 4 sigma of last week", severity="P1").is_lt(4)
+    if _days_of_history(ctx) >= 1:
+        ctx.assert_that(mp.ext.day_over_day(average)).where(name="average price steady").is_between(
+            -0.2, 0.2
+        )
+    if _days_of_history(ctx) >= 7:
+        ctx.assert_that(
+            abs(average - mp.average("price", lag=7)) / mp.ext.stddev(average, offset=1, n=7)
+        ).where(name="average within 4 sigma of last week", severity="P1").is_lt(4)
 
 
 @check(name="Orders contacts", severity="P2", datasets=["orders"])

@@ -1,86 +1,167 @@
-"""``dqx demo``: two weeks of generated orders, one anomaly, the whole loop end to end."""
+"""``dqx demo``: two weeks of generated orders, one anomaly, the whole loop end to end.
+
+The demo keeps to files of its own in its directory (``demo.db``, ``demo-traces.jsonl``,
+``demo-data/``) and removes them before each run, so a second ``make run`` shows the
+same 14 runs, not 28, and never touches a ``dqx.db`` of the user's.
+"""
 
 from __future__ import annotations
 
-import datetime as dt
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
-from dqx.cli.output import print_links, stderr, stdout
+from dqx.cli.output import say, stderr, stdout
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from dqx.orm.repositories import MetricDB
+    from dqx.records import SuiteResult
 
 __all__ = ["demo_command"]
+
+
+@dataclass(frozen=True)
+class _DemoFiles:
+    """Everything the demo writes, under its directory."""
+
+    directory: Path
+
+    @property
+    def db(self) -> Path:
+        return self.directory / "demo.db"
+
+    @property
+    def db_url(self) -> str:
+        return f"sqlite:///{self.db}"
+
+    @property
+    def traces(self) -> Path:
+        return self.directory / "demo-traces.jsonl"
+
+    @property
+    def orders(self) -> Path:
+        return self.directory / "demo-data" / "orders.parquet"
+
+    def clear(self) -> bool:
+        """Remove what an earlier demo left; whether there was anything."""
+        stale = [
+            path
+            for path in (self.db, Path(f"{self.db}-wal"), Path(f"{self.db}-shm"), self.traces)
+            if path.exists()
+        ]
+        for path in stale:
+            path.unlink()
+        return bool(stale)
 
 
 @click.command("demo")
 @click.option(
     "--dir",
     "workdir",
-    type=click.Path(path_type=Path),
-    default=Path("."),
+    type=click.Path(path_type=Path, file_okay=False),
+    default=Path("dqx-demo"),
     show_default=True,
-    help="Where the demo writes its data, database and traces.",
+    help="The demo's directory: its data, demo.db and demo-traces.jsonl, "
+    "removed and written again on every run.",
 )
 def demo_command(workdir: Path) -> None:
     """Run the demo suite on two weeks of generated orders (DuckDB + SQLite + trace file).
 
-    Prints the results, the execution id, the trace links, then the run's metrics
-    reconciled against the trace file.
+    The last day has an anomaly planted on purpose, which the checks catch. Prints the
+    results, the execution id, where the trace was written, then the run's metrics
+    reconciled against the trace file. Each run starts from a fresh demo database.
     """
+    from dqx.demo import DEMO_END, DEMO_START, PLANTED
+
+    console = stdout()
+    files = _DemoFiles(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    reused = files.clear()
+    say(
+        console,
+        f"dqx demo: orders from {DEMO_START} to {DEMO_END}, one run per day, in a fresh "
+        f"database {files.db}" + (" (the previous demo's runs removed)" if reused else ""),
+    )
+    say(
+        console,
+        f"planted on purpose on {DEMO_END}: {PLANTED}. Day-over-day checks start on the "
+        "second day, the week-over-week one on the eighth, once there is a past to compare.",
+    )
+    result = _run_demo(files)
+    _report(console, files, result)
+
+
+def _run_demo(files: _DemoFiles) -> SuiteResult:
+    """Thirteen days of history, run by run, then the day with the anomaly."""
+    import datetime as dt
+
     from dqx import telemetry
     from dqx.api import VerificationSuite
     from dqx.common import DQXError, ResultKey
     from dqx.datasource import DuckRelationDataSource
     from dqx.demo import DEMO_DAYS, DEMO_END, demo_checks, write_orders
-    from dqx.display import print_results
     from dqx.orm.repositories import MetricDB
 
-    console = stdout()
-    workdir.mkdir(parents=True, exist_ok=True)
-    data = write_orders(workdir / "demo-data" / "orders.parquet")
-    trace_file = workdir / "dqx-traces.jsonl"
+    data = write_orders(files.orders)
     provider = telemetry.configure(
-        service_name="dqx-demo", exporter="file", path=trace_file, set_global=False
+        service_name="dqx-demo", exporter="file", path=files.traces, set_global=False
     )
-    db = MetricDB(f"sqlite:///{(workdir / 'dqx.db').resolve()}")
+    db = MetricDB(files.db_url)
     source = DuckRelationDataSource.from_parquet(data, "orders")
     try:
         with stderr().status("building two weeks of history…"):
-            for offset in range(DEMO_DAYS - 1, 0, -1):
+            for offset in range(DEMO_DAYS - 1, -1, -1):
                 day = DEMO_END - dt.timedelta(days=offset)
-                VerificationSuite(demo_checks(), db, "Orders", tracer_provider=provider).run(
-                    [source], ResultKey(day, {"env": "demo"})
-                )
-        suite = VerificationSuite(demo_checks(), db, "Orders", tracer_provider=provider)
-        result = suite.run([source], ResultKey(DEMO_END, {"env": "demo"}))
+                suite = VerificationSuite(demo_checks(), db, "Orders", tracer_provider=provider)
+                result = suite.run([source], ResultKey(day, {"env": "demo"}))
     except DQXError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
         provider.shutdown()
         source.close()
+    return result
+
+
+def _report(console: Console, files: _DemoFiles, result: SuiteResult) -> None:
+    from dqx.demo import DEMO_END, PLANTED
+    from dqx.display import print_results
+    from dqx.orm.repositories import MetricDB
+
+    execution_id = result.execution_id
+    db = MetricDB(files.db_url)
+    earlier = [run.status for run in db.runs(suite="Orders") if run.execution_id != execution_id]
+    say(
+        console,
+        f"{len(earlier)} earlier day(s): "
+        + ", ".join(f"{earlier.count(s)} {s}" for s in sorted(set(earlier))),
+    )
     print_results(
-        result.results, suite.execution_id, title=f"Orders suite for {DEMO_END}", console=console
+        result.results, execution_id, title=f"Orders suite for {DEMO_END}", console=console
     )
-    links = telemetry.trace_url(
-        suite.execution_id, jaeger="http://localhost:16686", grafana="http://localhost:3000"
+    failed = [r for r in result.results if r.status != "OK"]
+    say(
+        console,
+        f"{len(failed)} of {len(result.results)} assertion(s) not OK on {DEMO_END}: the "
+        f"anomaly planted on purpose ({PLANTED}), caught.",
     )
-    print_links(console, links, f"written to {trace_file}")
-    _demo_metrics(console, db, suite.execution_id, trace_file)
-    console.print(
+    say(console, f"trace id  {execution_id}  (written to {files.traces})")
+    say(
+        console,
+        "The demo exports to that file only, so it prints no Jaeger or Grafana link. To "
+        "browse runs there, start the stack (docker compose -f deploy/compose.yaml up -d) "
+        "and point dqx at it: deploy/README.md, steps 1 and 2.",
+    )
+    _demo_metrics(console, db, execution_id, files.traces)
+    say(
+        console,
         f"{len(result.statements)} SQL statement(s) scanned {DEMO_END} only; "
-        "earlier days came from history."
+        "earlier days came from history.",
     )
-    console.print(
-        f"next: dqx alert {suite.execution_id} --db sqlite:///{workdir / 'dqx.db'}",
-        markup=False,
-        highlight=False,
-    )
+    say(console, f"next: dqx alert {execution_id} --db {files.db_url}")
 
 
 def _demo_metrics(console: Console, db: MetricDB, execution_id: str, trace_file: Path) -> None:
@@ -95,4 +176,4 @@ def _demo_metrics(console: Console, db: MetricDB, execution_id: str, trace_file:
         title=f"metrics of run {execution_id}: database vs trace {trace_file.name}",
         console=console,
     )
-    console.print(reconcile(db, execution_id, source).summary, markup=False, highlight=False)
+    say(console, reconcile(db, execution_id, source).summary)
