@@ -5,14 +5,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
 from dqx.alerts.sinks import SINKS
 from dqx.cli.checks_file import load_checks
 from dqx.cli.datasets import observed_sources
+from dqx.cli.ending import finish_run, interrupted_line
 from dqx.cli.errors import EXIT_FAILED, dqx_errors, operational, usage
+from dqx.cli.interrupts import StopSignals
 from dqx.cli.options import db_option, format_option, parse_pairs
 from dqx.cli.output import either, emit_json, print_links, say, stderr, stdout
 from dqx.cli.progress import ScanProgress
@@ -39,8 +41,12 @@ if TYPE_CHECKING:
     from dqx.links import TraceLinks
     from dqx.orm.repositories import MetricDB
     from dqx.records import SuiteResult
+    from dqx.telemetry.sdk import ExportStatus
 
 __all__ = ["run_command"]
+
+#: Exit code of a run stopped by an interrupt no signal handler saw (128 + SIGINT).
+EXIT_INTERRUPTED = 130
 
 
 @click.command("run")
@@ -124,39 +130,91 @@ def run_command(
 
     Prints the results and the trace links; exits 0 when nothing at or above
     --fail-on failed, 1 when something did, 2 on usage errors, 3 when the metric
-    database could not take the run's metrics.
+    database could not take the run's metrics, 130 (Ctrl-C) or 143 (SIGTERM) when a
+    signal stopped the run, which is then recorded as interrupted.
     """
-    settings, threshold = _settings(db_url, fail_on, trace_file, otlp_endpoint)
-    # Everything that can be wrong with the command line is found before data is read.
-    check_trace_file(settings)
-    datasets = parse_pairs(data, "--data", "NAME=LOCATION")
-    date_columns = parse_pairs(date_column, "--date-column", "NAME=COLUMN")
-    checks = load_checks(checks_file)
-    key = _result_key(day, tags)
-    err, out = stderr(), stdout()
-    progress = ScanProgress(err, list(datasets))
-    plugins = _plugins(progress, out if fmt == "table" else None, alert_sinks, settings, threshold)
-    sources = observed_sources(datasets, date_columns, progress)
-    db = open_db(settings, must_exist=False)
-    provider, trace_note = tracer_provider(settings)
-    result, persist_problem = _run_suite(
-        checks,
-        suite_name or checks_file.stem,
-        plugins,
-        recompute,
-        db=db,
-        provider=provider,
-        sources=sources,
-        key=key,
-        progress=progress,
+    result: SuiteResult | None = None
+    with StopSignals() as stop:
+        try:
+            settings, threshold = _settings(db_url, fail_on, trace_file, otlp_endpoint)
+            # Everything wrong with the command line is found before data is read.
+            check_trace_file(settings)
+            datasets, date_columns, checks, key = _inputs(data, date_column, checks_file, day, tags)
+            progress = ScanProgress(stderr(), list(datasets))
+            plugins = _plugins(progress, fmt == "table", alert_sinks, settings, threshold)
+            sources = observed_sources(datasets, date_columns, progress)
+            db = open_db(settings, must_exist=False)
+            provider, trace_note = tracer_provider(settings)
+            result, persist_problem = _run_suite(
+                checks,
+                suite_name or checks_file.stem,
+                plugins,
+                recompute,
+                db=db,
+                provider=provider,
+                sources=sources,
+                key=key,
+                progress=progress,
+                stop=stop,
+                settings=settings,
+            )
+            _report(
+                ctx, fmt, settings, result, threshold, trace_note, provider, persist_problem, db.url
+            )
+        except KeyboardInterrupt:
+            _stopped_outside_the_run(stop, result)
+
+
+def _inputs(
+    data: Sequence[str],
+    date_column: Sequence[str],
+    checks_file: Path,
+    day: dt.datetime | None,
+    tags: tuple[str, ...],
+) -> tuple[dict[str, str], dict[str, str], list[Check], ResultKey]:
+    """The datasets and their date columns, the checks and the run's key, each refused
+    with a usage error when given wrongly, before any data is read."""
+    return (
+        parse_pairs(data, "--data", "NAME=LOCATION"),
+        parse_pairs(date_column, "--date-column", "NAME=COLUMN"),
+        load_checks(checks_file),
+        _result_key(day, tags),
     )
+
+
+def _stopped_outside_the_run(stop: StopSignals, result: SuiteResult | None) -> NoReturn:
+    """A signal before the run began, or while its outcome printed: exit 130 or 143."""
+    stop.ending()
+    when = (
+        "before the run began; nothing recorded"
+        if result is None
+        else f"after run {result.execution_id} was recorded as {result.status}"
+    )
+    say(stderr(), f"dqx: stopped by {stop.first} {when}")
+    raise click.exceptions.Exit(stop.exit_code or EXIT_INTERRUPTED)
+
+
+def _report(
+    ctx: click.Context,
+    fmt: str,
+    settings: Settings,
+    result: SuiteResult,
+    threshold: str,
+    trace_note: str,
+    provider: SDKTracerProvider | None,
+    persist_problem: str | None,
+    db_url: str,
+) -> None:
+    """The results, the trace links, what did not reach the store or the collector,
+    and the exit code the assertions call for."""
+    err = stderr()
     if export_problem := _trace_export_problem(provider, result.execution_id):
         trace_note = EXPORT_FAILED_NOTE
-    _print_outcome(out, fmt, settings, result, threshold, trace_note)
+    _print_outcome(stdout(), fmt, settings, result, threshold, trace_note)
     if export_problem:
         say(err, export_problem)
     if persist_problem:
-        operational(_persist_message(result, settings, db.url, trace_note, persist_problem))
+        operational(_persist_message(result, settings, db_url, trace_note, persist_problem))
     if failed := result.failed(threshold):
         say(err, f"{len(failed)} assertion(s) at {threshold} or above did not pass")
         ctx.exit(EXIT_FAILED)
@@ -223,11 +281,20 @@ def _run_suite(
     sources: Sequence[DataSource],
     key: ResultKey,
     progress: ScanProgress,
+    stop: StopSignals,
+    settings: Settings,
 ) -> tuple[SuiteResult, str | None]:
-    """The run's result and, when its metrics were not stored, why; then all is closed."""
+    """The run's result and, when its metrics were not stored, why; then the trace is
+    flushed, its fate recorded, and all is closed.
+
+    A signal ends the command here (exit 130 or 143) once the run is recorded as
+    interrupted and its trace flushed, with one line saying so.
+    """
     from dqx.api import VerificationSuite
     from dqx.common import PersistError
 
+    suite: VerificationSuite | None = None
+    outcome: tuple[SuiteResult, str | None]
     try:
         with dqx_errors():
             suite = VerificationSuite(
@@ -240,32 +307,62 @@ def _run_suite(
             )
         with progress, dqx_errors():
             try:
-                return suite.run(sources, key), None
+                outcome = suite.run(sources, key), None
             except PersistError as exc:
                 if suite.result is None:
                     raise
-                return suite.result, str(exc)
-    finally:
-        if provider is not None:
-            provider.shutdown()
-        for source in sources:
-            source.close()
+                outcome = suite.result, str(exc)
+    except BaseException as exc:
+        # An interrupt or an error on its way up: StopSignals holds back any further
+        # signal meanwhile, so the flush and the record's last word complete.
+        execution_id = suite.execution_id if suite is not None else None
+        status = finish_run(provider, sources, db, execution_id)
+        if isinstance(exc, KeyboardInterrupt) and execution_id is not None:
+            _stopped(db, execution_id, stop, status, settings)
         db.dispose()
+        raise
+    with stop.held():
+        # The run is recorded; a signal now must not cut its trace short.
+        status = finish_run(provider, sources, db, suite.execution_id)
+        if stop.received:
+            _stopped(db, suite.execution_id, stop, status, settings)
+    db.dispose()
+    return outcome
+
+
+def _stopped(
+    db: MetricDB,
+    execution_id: str,
+    stop: StopSignals,
+    status: ExportStatus | None,
+    settings: Settings,
+) -> NoReturn:
+    """Say what the signal left of run ``execution_id``; exit 130 or 143."""
+    from dqx.alerts.model import runbook_url
+
+    stop.ending()
+    runbook = runbook_url("run-interrupted", settings.get("runbook_base_url"))
+    try:
+        say(stderr(), interrupted_line(db, execution_id, stop.first, status, runbook))
+    finally:
+        db.dispose()
+    raise click.exceptions.Exit(stop.exit_code or EXIT_INTERRUPTED)
 
 
 def _plugins(
     progress: ScanProgress,
-    table: Console | None,
+    table: bool,
     sinks: Sequence[str],
     settings: Settings,
     threshold: str,
 ) -> list[Any]:
-    """The suite's plugins: the progress bar, the results table on ``table``, the alerts."""
+    """The suite's plugins: the progress bar, the results table (on stdout, when
+    ``table``), the alerts."""
     from dqx.display import TerminalReport
 
     plugins: list[Any] = [progress]
-    if table is not None:
-        plugins.append(TerminalReport(table))
+    if table:
+        plugins.append(TerminalReport(stdout()))
     plugins.extend(_alert_plugins(sinks, settings, threshold))
     return plugins
 
@@ -307,8 +404,9 @@ def _trace_export_problem(provider: SDKTracerProvider | None, execution_id: str)
     return (
         f"trace export failed: {status.failed} of {status.failed + status.exported} span(s) "
         f"of run {execution_id} did not reach {status.destination} ({status.error}), so its "
-        "trace there is incomplete or missing. The run itself finished: its results and "
-        f"metrics are in the metric database (dqx metrics {execution_id})."
+        "trace there is incomplete or missing, and the run is recorded as not exported "
+        "(dqx reconcile expects no trace of it). The run itself finished: its results "
+        f"and metrics are in the metric database (dqx metrics {execution_id})."
     )
 
 

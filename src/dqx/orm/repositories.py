@@ -26,6 +26,7 @@ from sqlalchemy import (
     select,
     text,
     type_coerce,
+    update,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import SQLAlchemyError
@@ -257,6 +258,14 @@ class MetricDB:
             for row in rows:
                 row.status, row.finished, row.message = "interrupted", now, message
             return [run_from_row(row) for row in rows]
+
+    def record_trace_export(self, execution_id: str, exported: bool) -> bool:
+        """Set ``dq_run.trace_exported`` alone, once the application has flushed the run's
+        spans and knows whether they arrived; False when no run has that id."""
+        execution_id = normalize_execution_id(execution_id)
+        change = update(RunRow).where(RunRow.execution_id == execution_id)
+        with self._errors(f"record run {execution_id}'s export"), self._session(write=True) as s:
+            return bool(getattr(s.execute(change.values(trace_exported=exported)), "rowcount", 0))
 
     def delete_before(self, day: dt.date) -> int:
         """Delete metrics dated before ``day``, and runs about dates before it with their
