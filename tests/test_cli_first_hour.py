@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
 from dqx.orm.repositories import MetricDB
 
 DQX = Path(sys.executable).with_name("dqx")
@@ -208,3 +209,43 @@ def test_log_lines_carry_an_iso_8601_time_with_its_utc_offset(flights: Flights) 
     for stamp in stamps:
         assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+05:30", stamp), stamp
         assert dt.datetime.fromisoformat(stamp).utcoffset() == dt.timedelta(hours=5, minutes=30)
+
+
+# -- 11: CSV errors that point at the file ------------------------------------------------
+
+
+def test_a_missing_date_column_lists_the_columns_found(flights: Flights) -> None:
+    outcome = dqx(
+        "run",
+        *_RUN,
+        *("--date-column", "flights=date", "--db", flights.db_url),
+        cwd=flights.root,
+    )
+    assert outcome.returncode == 2
+    assert (
+        "dataset 'flights' has no column 'date' (date_column); "
+        "its columns are 'yyyy_mm_dd', 'carrier', 'dep_delay'"
+    ) in " ".join(outcome.stderr.split())
+
+
+def test_a_stray_header_row_is_named_by_file_and_line(flights: Flights, tmp_path: Path) -> None:
+    concatenated = tmp_path / "flights.csv"
+    header, *rows = (flights.root / "flights.csv").read_text().splitlines()
+    concatenated.write_text("\n".join([header, *rows, header, *rows]) + "\n")
+    data = ("--data", f"flights={concatenated}", "--data", "airlines=airlines.csv")
+    outcome = dqx(
+        "run",
+        "checks.py",
+        *data,
+        "--date",
+        EMPTY_DAY.isoformat(),
+        "--db",
+        flights.db_url,
+        cwd=flights.root,
+    )
+    assert outcome.returncode == 2
+    assert (
+        "average(dep_delay) needs a numeric column, but 'dep_delay' in dataset 'flights' is "
+        "VARCHAR (in check 'Flights', assertion 'delays sane'): line 4 of "
+        f"{concatenated} holds 'dep_delay', not a number (the header row, repeated)"
+    ) in " ".join(outcome.stderr.split())

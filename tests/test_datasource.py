@@ -145,6 +145,64 @@ def test_unknown_date_column_is_refused_with_a_suggestion() -> None:
         DuckRelationDataSource.from_arrow(table, "events", date_column="event_dya")
 
 
+def test_a_csv_without_the_date_column_lists_the_columns_it_has(tmp_path: Path) -> None:
+    (tmp_path / "flights.csv").write_text("year,month,day,dep_delay\n2013,1,1,2\n")
+    with pytest.raises(DefinitionError) as raised:
+        DuckRelationDataSource.from_csv(tmp_path / "flights.csv", "flights", date_column="date")
+    assert str(raised.value).startswith("dataset 'flights' has no column 'date' (date_column)")
+    assert str(raised.value).endswith("its columns are 'year', 'month', 'day', 'dep_delay'")
+    assert raised.value.dataset == "flights" and raised.value.column == "date"
+
+
+def _sum_of(source: DuckRelationDataSource, column: str) -> DefinitionError:
+    @check(name="Delays")
+    def delays(mp: MetricProvider, ctx: Context) -> None:
+        ctx.assert_that(mp.sum(column)).where(name="sum").is_gt(0)
+
+    scans: list[str] = []
+    execute = source.execute
+
+    def counting(sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        scans.append(sql)
+        return execute(sql, params)
+
+    source.execute = counting  # type: ignore[method-assign]
+    with pytest.raises(DefinitionError) as raised:
+        VerificationSuite([delays], InMemoryMetricDB(), "csv").run([source], ResultKey(DAY))
+    assert scans == [], "refused before any metric was computed"
+    return raised.value
+
+
+def test_a_stray_header_row_in_a_csv_is_named_by_its_line(tmp_path: Path) -> None:
+    # Two exports concatenated: the second one's header sits on line 4.
+    path = tmp_path / "flights.csv"
+    path.write_text("carrier,dep_delay\nAA,5\nUA,-3\ncarrier,dep_delay\nDL,7\n")
+    error = _sum_of(DuckRelationDataSource.from_csv(path, "flights"), "dep_delay")
+    assert str(error) == (
+        "sum(dep_delay) needs a numeric column, but 'dep_delay' in dataset 'flights' is "
+        "VARCHAR (in check 'Delays', assertion 'sum'): line 4 of "
+        f"{path} holds 'dep_delay', not a number (the header row, repeated)"
+    )
+
+
+def test_the_line_is_counted_in_the_file_that_holds_it(tmp_path: Path) -> None:
+    (tmp_path / "a.csv").write_text("carrier,dep_delay\nAA,5\nUA,-3\n")
+    (tmp_path / "b.csv").write_text("carrier,dep_delay\nDL,7\nDL,n/a\n")
+    source = DuckRelationDataSource.from_csv(tmp_path / "*.csv", "flights", all_varchar=True)
+    error = _sum_of(source, "dep_delay")
+    assert str(error).endswith(f"line 3 of {tmp_path / 'b.csv'} holds 'n/a', not a number")
+
+
+def test_a_text_column_names_its_first_word_and_no_header(tmp_path: Path) -> None:
+    (tmp_path / "flights.csv").write_text("carrier,dep_delay\nAA,5\n")
+    error = _sum_of(DuckRelationDataSource.from_csv(tmp_path / "flights.csv", "flights"), "carrier")
+    assert str(error).endswith(" holds 'AA', not a number")
+    # Only a CSV can point at a line; other sources say the type alone.
+    table = pa.table({"carrier": ["AA"]})
+    error = _sum_of(DuckRelationDataSource.from_arrow(table, "flights"), "carrier")
+    assert str(error).endswith("is VARCHAR (in check 'Delays', assertion 'sum')")
+
+
 @pytest.mark.parametrize("column", ["x", "yyyy_mm_dd"])
 def test_a_date_column_must_hold_dates(column: str) -> None:
     table = pa.table({"yyyy_mm_dd": [20240703], "x": [1.5]})

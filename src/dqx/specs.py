@@ -138,9 +138,11 @@ class MetricSpec(Spec):
         for column in self.columns:
             resolved = source.resolve_column(column, metric=self.name, where=where)
             if column in self.numeric_columns and not source.is_numeric(resolved):
+                why = source.why_not_numeric(resolved)
                 raise DefinitionError(
                     f"{self.name} needs a numeric column, but {column!r} in dataset "
-                    f"{source.name!r} is {source.schema[resolved]}{_in(where)}",
+                    f"{source.name!r} is {source.schema[resolved]}{_in(where)}"
+                    + (f": {why}" if why else ""),
                     dataset=source.name,
                     column=column,
                     metric=self.name,

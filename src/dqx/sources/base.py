@@ -116,6 +116,12 @@ class DataSource(abc.ABC):
     def is_numeric(self, column: str) -> bool:
         return self.type_family(column) == "numeric"
 
+    def why_not_numeric(self, column: str) -> str | None:
+        """Why ``column`` is not numeric when the data says so (a CSV line holding a
+        word where numbers were expected), for the error that refuses it; None when the
+        source cannot tell, which is the default."""
+        return None
+
     def compares_booleans_with_numbers(self) -> bool:
         """Whether ``flag = 1`` and ``amount = TRUE`` mean something to the engine.
 
@@ -213,7 +219,16 @@ class SchemaSource(DataSource):
             # otherwise match no date and every metric would look like an empty day.
             column = DEFAULT_DATE_COLUMN
         else:
-            column = self.resolve_column(date_column, metric="date_column")
+            try:
+                column = self.resolve_column(date_column, metric="date_column")
+            except DefinitionError as exc:
+                # A file read without the expected header (or with another one) shows
+                # itself in the names found, which a did-you-mean alone does not.
+                raise DefinitionError(
+                    f"{exc}; its columns are {_listing(list(self._columns))}",
+                    dataset=self.name,
+                    column=date_column,
+                ) from exc
         if self._columns[column].date_kind is None:
             raise DefinitionError(
                 f"date_column {column!r} of dataset {self.name!r} has type "
@@ -227,6 +242,11 @@ class SchemaSource(DataSource):
     def __repr__(self) -> str:
         partition = f", date_column={self.date_column!r}" if self.date_column else ""
         return f"{type(self).__name__}(name={self.name!r}{partition})"
+
+
+def _listing(names: list[str], limit: int = 20) -> str:
+    shown = ", ".join(repr(name) for name in names[:limit])
+    return shown if len(names) <= limit else f"{shown} and {len(names) - limit} more"
 
 
 def check_source_name(name: object) -> str:

@@ -32,6 +32,8 @@ if TYPE_CHECKING:
 __all__ = ["DuckRelationDataSource"]
 
 _VIEW = "dqx_source"
+# The CSV files again, with each row's file name: only to explain a column's type.
+_CSV_LINES = "dqx_csv_lines"
 PathArg = str | os.PathLike[str] | Sequence[str | os.PathLike[str]]
 # A Hive partition directory: `dt=2024-03-01`, `country=NL`.
 _HIVE_DIRECTORY = re.compile(r"^[^=/\\]+=[^/\\]*$")
@@ -73,6 +75,8 @@ class DuckRelationDataSource(SchemaSource):
             for column, column_type in zip(relation.columns, relation.types, strict=True)
         }
         super().__init__(name, columns, date_column)
+        # Set by from_csv: the files and options it read, to explain a column's type.
+        self._csv: tuple[list[str], dict[str, Any]] | None = None
 
     @classmethod
     def from_arrow(
@@ -144,7 +148,9 @@ class DuckRelationDataSource(SchemaSource):
                 f"cannot read CSV for dataset {name!r} from {path!s}: {exc}", dataset=name
             ) from exc
         relation.create_view(_VIEW)
-        return cls(connection, _VIEW, name, date_column)
+        source = cls(connection, _VIEW, name, date_column)
+        source._csv = (paths, dict(read_options))
+        return source
 
     @classmethod
     def from_database(
@@ -235,6 +241,79 @@ class DuckRelationDataSource(SchemaSource):
 
     def close(self) -> None:
         self._connection.close()
+
+    def why_not_numeric(self, column: str) -> str | None:
+        """For a CSV column DuckDB's sniffer read as text, the first line whose value is
+        not a number (a repeated header row, a stray note); None otherwise.
+
+        One query that stops at that line, run only when a metric needs the column to
+        be numeric, before any metric is computed.
+        """
+        import duckdb
+
+        if self._csv is None or self.type_family(column) != "text":
+            return None
+        column = self.resolve_column(column)
+        try:
+            found = _first_text_line(self._connection, *self._csv, column)
+        except duckdb.Error:
+            return None  # the explanation is a courtesy; the type error stands without it
+        if found is None:
+            return None
+        file, line, value = found
+        # Files concatenated with their headers are the usual culprit: say so when seen.
+        repeated = " (the header row, repeated)" if value.strip() == column else ""
+        return f"line {line} of {file} holds {value!r}, not a number{repeated}"
+
+
+def _first_text_line(
+    connection: duckdb.DuckDBPyConnection,
+    paths: list[str],
+    options: dict[str, Any],
+    column: str,
+) -> tuple[str, int, str] | None:
+    """(file, line, value) of the first value of ``column`` that does not cast to a number."""
+    target = paths if len(paths) > 1 else paths[0]
+    connection.read_csv(target, **{**options, "filename": True}).create_view(_CSV_LINES)
+    # ROW_NUMBER() OVER () streams in file order (DuckDB keeps insertion order), so the
+    # LIMIT stops the scan at the first bad value.
+    numbered = exp.select(
+        exp.alias_(exp.column("filename", quoted=True), "f"),
+        exp.alias_(exp.Window(this=exp.RowNumber()), "n"),
+        exp.alias_(exp.cast(exp.column(column, quoted=True), "VARCHAR"), "v"),
+    ).from_(_CSV_LINES)
+    bad = (
+        exp.select("f", "n", "v")
+        .from_(numbered.subquery("r"))
+        .where("v IS NOT NULL AND TRY_CAST(v AS DOUBLE) IS NULL")
+        .limit(1)
+    )
+    first = exp.select("n").from_(numbered.subquery("r")).where("f = $f").limit(1)
+    try:
+        found = connection.execute(bad.sql(dialect="duckdb")).fetchone()
+        if found is None:
+            return None
+        file, row, value = str(found[0]), int(found[1]), str(found[2])
+        start = connection.execute(first.sql(dialect="duckdb"), {"f": file}).fetchone()
+    finally:
+        connection.execute(f"DROP VIEW IF EXISTS {_CSV_LINES}")
+    assert start is not None, "the file of a row has that row"
+    return file, row - int(start[0]) + 1 + _lines_before_rows(connection, file, options), value
+
+
+def _lines_before_rows(
+    connection: duckdb.DuckDBPyConnection, file: str, options: dict[str, Any]
+) -> int:
+    """Lines of ``file`` above its first row: skipped ones, and the header."""
+    header, skip = options.get("header"), options.get("skip")
+    if header is None or skip is None:
+        sniffed = connection.execute(
+            "SELECT HasHeader, SkipRows FROM sniff_csv($f)", {"f": file}
+        ).fetchone()
+        assert sniffed is not None, "sniff_csv describes any file read_csv read"
+        header = sniffed[0] if header is None else header
+        skip = sniffed[1] if skip is None else skip
+    return int(skip) + (1 if header else 0)
 
 
 def _date_kind(duck_type: str) -> DateKind | None:
