@@ -35,6 +35,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "dqx.sources.spark",
             "dqx.config",
             "dqx.links",
+            "dqx.humanize",
             "dqx.telemetry.tracing",
             "dqx.traces.model",
             "dqx.orm.types",
@@ -63,6 +64,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "dqx.orm.migrations.versions",
             "dqx.orm.migrations.versions.r0001_initial",
             "dqx.orm.migrations.versions.r0002_run_outcome",
+            "dqx.orm.migrations.versions.r0003_statements",
         },
     ),
     (
@@ -78,12 +80,15 @@ LAYERS: list[tuple[str, set[str]]] = [
             "dqx.alerts",
         },
     ),
-    ("phases and readers", {"dqx.plan", "dqx.history", "dqx.execution", "dqx.values", "dqx.data"}),
-    ("conductor and presentation", {"dqx", "dqx.api", "dqx.display", "dqx.demo"}),
+    (
+        "phases and readers",
+        {"dqx.plan", "dqx.history", "dqx.execution", "dqx.values", "dqx.data", "dqx.series"},
+    ),
+    ("conductor and presentation", {"dqx", "dqx.api", "dqx.display", "dqx.demo", "dqx.report"}),
     ("command line", {"dqx.cli"}),
 ]
 #: Sub-packages whose every module shares the package's layer.
-PACKAGES_AS_ONE = ("dqx.alerts", "dqx.cli")
+PACKAGES_AS_ONE = ("dqx.alerts", "dqx.cli", "dqx.report")
 
 
 def _module_name(path: Path) -> str:

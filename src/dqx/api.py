@@ -247,7 +247,9 @@ class VerificationSuite:
         the store did not take the metrics or the final record."""
         if root.is_recording():
             root.set_attributes(outcome_attributes(result))
-        record_error = self._record(result.run_record(), run_log, result.assertion_records())
+        record_error = self._record(
+            result.run_record(), run_log, result.assertion_records(), result.statements
+        )
         self._result = result
         counts = result.counts()
         run_log.info(
@@ -303,11 +305,15 @@ class VerificationSuite:
         )
 
     def _record(
-        self, run: RunRecord, run_log: RunLog, assertions: Sequence[AssertionRecord] = ()
+        self,
+        run: RunRecord,
+        run_log: RunLog,
+        assertions: Sequence[AssertionRecord] = (),
+        statements: Sequence[Statement] = (),
     ) -> DQXError | None:
         """Write the run's record; the error, if the store refused (the caller decides)."""
         try:
-            self._db.record_run(run, assertions)
+            self._db.record_run(run, assertions, statements)
         except DQXError as exc:
             run_log.warning("could not record run %s as %s: %s", run.execution_id, run.status, exc)
             return exc

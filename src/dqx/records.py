@@ -280,8 +280,14 @@ class MetricStore(Protocol):
         """Write metrics in one transaction, all or none; raises StoreError."""
         ...
 
-    def record_run(self, run: RunRecord, assertions: Sequence[AssertionRecord] = ()) -> None:
-        """Write or replace a run's record and its assertion results."""
+    def record_run(
+        self,
+        run: RunRecord,
+        assertions: Sequence[AssertionRecord] = (),
+        statements: Sequence[Statement] = (),
+    ) -> None:
+        """Write or replace a run's record, its assertion results and, when given,
+        the SQL statements it executed."""
         ...
 
 

@@ -1,4 +1,4 @@
-"""Tables of the metric database: dq_metric, dq_run, dq_assertion.
+"""Tables of the metric database: dq_metric, dq_run, dq_assertion, dq_statement.
 
 Types are said once on the base (JSON becomes JSONB on PostgreSQL, floats are
 :class:`ExactDouble`, names users choose are unbounded text); constraint and index
@@ -13,13 +13,13 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar, Literal
 
-from sqlalchemy import JSON, Index, MetaData, String, Text
+from sqlalchemy import JSON, BigInteger, Index, MetaData, String, Text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from dqx.orm.types import ExactDouble
 
-__all__ = ["AssertionRow", "Base", "MetricRow", "Origin", "RunRow"]
+__all__ = ["AssertionRow", "Base", "MetricRow", "Origin", "RunRow", "StatementRow"]
 
 Origin = Literal["computed", "history"]
 
@@ -108,5 +108,28 @@ class AssertionRow(Base):
     message: Mapped[str | None]
     expression: Mapped[str]
     bound: Mapped[str]
+
+    __table_args__ = (Index(None, "execution_id"),)
+
+
+class StatementRow(Base):
+    """One SQL statement a run executed, with the metrics it computed: the report
+    shows the statement behind each failure without needing the run's trace."""
+
+    __tablename__ = "dq_statement"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    execution_id: Mapped[str] = mapped_column(String(32))
+    # The statement's place in the run, so the record reads back in the order it ran.
+    position: Mapped[int]
+    dataset: Mapped[str]
+    sql: Mapped[str]
+    params: Mapped[dict[str, Any]]
+    # ISO dates and metric names as written: lists, so JSON like the other documents.
+    dates: Mapped[list[str]] = mapped_column(JSON().with_variant(JSONB(), "postgresql"))
+    metrics: Mapped[list[str]] = mapped_column(JSON().with_variant(JSONB(), "postgresql"))
+    seconds: Mapped[float]
+    rows_scanned: Mapped[int | None] = mapped_column(BigInteger())
+    error: Mapped[str | None]
 
     __table_args__ = (Index(None, "execution_id"),)

@@ -39,14 +39,23 @@ from dqx.common import (
     normalize_execution_id,
 )
 from dqx.orm.engines import engine_for, secrets_of
-from dqx.orm.models import AssertionRow, MetricRow, RunRow
-from dqx.orm.rows import metric_from_row, metric_row, run_from_row
+from dqx.orm.models import AssertionRow, MetricRow, RunRow, StatementRow
+from dqx.orm.rows import (
+    StoredValue,
+    metric_from_row,
+    metric_row,
+    run_from_row,
+    statement_rows,
+    statements_of,
+    stored_values,
+)
 from dqx.orm.schema import ensure_schema
 from dqx.records import (
     AssertionRecord,
     Metric,
     Origin,
     RunRecord,
+    Statement,
     arrow_table,
     metric_identity,
 )
@@ -224,8 +233,14 @@ class MetricDB:
                 time.sleep(delay)
         raise AssertionError("unreachable: the last attempt returns or raises")
 
-    def record_run(self, run: RunRecord, assertions: Sequence[AssertionRecord] = ()) -> None:
-        """Write or update a run's record and replace its assertion results."""
+    def record_run(
+        self,
+        run: RunRecord,
+        assertions: Sequence[AssertionRecord] = (),
+        statements: Sequence[Statement] = (),
+    ) -> None:
+        """Write or update a run's record, replacing its assertion results and, when
+        ``statements`` are given, the SQL statements it executed."""
         execution_id = normalize_execution_id(run.execution_id)
         row = {**asdict(run), "execution_id": execution_id}
         with self._errors(f"record run {execution_id}"), self._session(write=True) as session:
@@ -236,6 +251,11 @@ class MetricDB:
                     insert(AssertionRow),
                     [{"execution_id": execution_id, **asdict(a)} for a in assertions],
                 )
+            if statements:
+                ran = StatementRow.execution_id == execution_id
+                session.execute(delete(StatementRow).where(ran))
+                rows = statement_rows(execution_id, statements)
+                session.connection().execute(insert(StatementRow), rows)
 
     def reap_stale(self, older_than: dt.timedelta = STALE_AFTER) -> list[RunRecord]:
         """Record runs still ``running`` after ``older_than`` as ``interrupted``.
@@ -277,6 +297,7 @@ class MetricDB:
             deleted = session.execute(delete(MetricRow).where(MetricRow.yyyy_mm_dd < day))
             old_runs = select(RunRow.execution_id).where(RunRow.yyyy_mm_dd < day)
             session.execute(delete(AssertionRow).where(AssertionRow.execution_id.in_(old_runs)))
+            session.execute(delete(StatementRow).where(StatementRow.execution_id.in_(old_runs)))
             session.execute(delete(RunRow).where(RunRow.yyyy_mm_dd < day))
             return int(getattr(deleted, "rowcount", 0) or 0)
 
@@ -356,6 +377,19 @@ class MetricDB:
                 )
                 for row in session.scalars(query)
             ]
+
+    def stored_values(
+        self, ids: Iterable[str], since: dt.date, until: dt.date
+    ) -> list[StoredValue]:
+        """Every stored value of these metric identities between two dates, inclusive."""
+        with self._errors("read metric history"), self._session(write=False) as session:
+            return stored_values(session, sorted(set(ids)), since, until)
+
+    def statements(self, execution_id: str) -> list[Statement]:
+        """The SQL statements a run executed, in the order it ran them."""
+        execution_id = normalize_execution_id(execution_id)
+        with self._errors(f"read run {execution_id}'s SQL"), self._session(write=False) as session:
+            return statements_of(session, execution_id)
 
     def load(
         self,

@@ -1,4 +1,4 @@
-"""Between records and rows: a Metric or RunRecord to its table row and back.
+"""Between records and rows: a Metric, RunRecord or Statement to its table row and back.
 
 Writing checks each metric before anything is written, so a bad one is refused by
 name and a batch is all or nothing.
@@ -9,13 +9,26 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from dqx.common import InvalidExecutionIdError, StoreError, normalize_execution_id
-from dqx.orm.models import MetricRow, RunRow
-from dqx.records import ORIGINS, Metric, RunRecord
+from dqx.orm.models import MetricRow, RunRow, StatementRow
+from dqx.records import ORIGINS, Metric, RunRecord, Statement
 
-__all__ = ["metric_from_row", "metric_row", "run_from_row"]
+__all__ = [
+    "StoredValue",
+    "metric_from_row",
+    "metric_row",
+    "run_from_row",
+    "statement_from_row",
+    "statement_rows",
+    "statements_of",
+    "stored_values",
+]
 
 _HEX32 = re.compile(r"[0-9a-f]{32}")
 
@@ -109,3 +122,87 @@ def metric_row(metric: Metric, checked: dict[str, str]) -> dict[str, Any]:
         "suite": metric.suite,
         "created": metric.created,
     }
+
+
+def _json_value(value: Any) -> Any:
+    # Bind parameters are what a driver takes: dates and decimals become their text,
+    # which is how the statement's reader wants to see them anyway.
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    if isinstance(value, list | tuple):
+        return [_json_value(item) for item in value]
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value)
+
+
+def statement_rows(execution_id: str, statements: Sequence[Statement]) -> list[dict[str, Any]]:
+    """The ``dq_statement`` rows of a run's statements, numbered in the order they ran."""
+    return [
+        {
+            "execution_id": execution_id,
+            "position": position,
+            "dataset": statement.dataset,
+            "sql": statement.sql,
+            "params": {str(key): _json_value(value) for key, value in statement.params.items()},
+            "dates": [day.isoformat() for day in statement.dates],
+            "metrics": list(statement.metrics),
+            "seconds": float(statement.seconds),
+            "rows_scanned": statement.rows_scanned,
+            "error": statement.error,
+        }
+        for position, statement in enumerate(statements)
+    ]
+
+
+def statement_from_row(row: StatementRow) -> Statement:
+    return Statement(
+        dataset=row.dataset,
+        sql=row.sql,
+        params=dict(row.params),
+        dates=tuple(dt.date.fromisoformat(day) for day in row.dates),
+        metrics=tuple(row.metrics),
+        seconds=row.seconds,
+        rows_scanned=row.rows_scanned,
+        error=row.error,
+    )
+
+
+class StoredValue(NamedTuple):
+    """One stored value of a metric, without its parameters and tags: what a history
+    window needs, read without building a Metric per row."""
+
+    identity: str
+    yyyy_mm_dd: dt.date
+    value: float | None
+    execution_id: str
+    origin: str
+    source_execution_id: str | None
+    created: dt.datetime
+    id: str
+
+
+# SQLite allows 32766 bound variables per statement; stay far below on every backend.
+_CHUNK = 500
+
+
+def stored_values(
+    session: Session, identities: Sequence[str], since: dt.date, until: dt.date
+) -> list[StoredValue]:
+    columns = [getattr(MetricRow, name) for name in StoredValue._fields]
+    found: list[StoredValue] = []
+    for start in range(0, len(identities), _CHUNK):
+        query = select(*columns).where(
+            MetricRow.identity.in_(identities[start : start + _CHUNK]),
+            MetricRow.yyyy_mm_dd >= since,
+            MetricRow.yyyy_mm_dd <= until,
+        )
+        found.extend(StoredValue(*row) for row in session.execute(query))
+    return found
+
+
+def statements_of(session: Session, execution_id: str) -> list[Statement]:
+    """A run's statements, in the order it ran them."""
+    query = select(StatementRow).where(StatementRow.execution_id == execution_id)
+    query = query.order_by(StatementRow.position, StatementRow.id)
+    return [statement_from_row(row) for row in session.scalars(query)]
