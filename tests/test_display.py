@@ -1,4 +1,5 @@
-"""Terminal rendering: what an operator reads must be what was measured, verbatim."""
+"""Terminal rendering: user text verbatim, values rounded for reading by one rule
+(dqx.humanize); machine outputs keep the exact float."""
 
 from __future__ import annotations
 
@@ -50,7 +51,8 @@ def test_results_table_prints_user_text_literally_and_failures_first() -> None:
     rendered = text(results_table(suite.collect_results()))
     lines = [line for line in rendered.splitlines() if "Keys [strict]" in line]
     assert "FAILURE" in lines[0] and "[order_id] unique" in lines[0]
-    assert "OK" in lines[1] and "0.20000000000000004" in lines[1]  # exact, never rounded
+    # The exact average is 0.20000000000000004: the table rounds it for reading.
+    assert "OK" in lines[1] and "│   0.2 │" in lines[1]
 
 
 def test_runs_table_lists_each_run_with_counts() -> None:
@@ -109,5 +111,35 @@ def test_the_terminal_report_plugin_prints_each_runs_table_and_summary() -> None
     shown = console.export_text()
     assert "Keyed for 2024-01-05" in shown
     assert "[order_id] unique" in shown and "Keys [strict]" in shown
-    assert "0.20000000000000004" in shown  # the exact average, never rounded
+    assert "│   0.2 │" in shown  # the average, rounded for reading
     assert suite.execution_id in shown
+
+
+@check(name="Contacts", severity="P2")
+def contacts(mp: MetricProvider, ctx: Context) -> None:
+    share = mp.null_count("email") / mp.num_rows()
+    ctx.assert_that(share).where(name="emails set").is_lt(0.05)
+    ctx.assert_that(mp.num_rows()).where(name="rows").is_gt(1000)
+    ctx.assert_that(mp.sum("amount")).where(name="amount").is_gt(0)
+
+
+def test_values_read_as_people_read_them_and_only_failures_can_be_listed() -> None:
+    console = Console(width=240, record=True)
+    report = TerminalReport(console, only_failures=True)
+    suite = VerificationSuite([contacts], InMemoryMetricDB(), "Contacts", plugins=[report])
+    rows = 1500
+    table = pa.table(
+        {
+            "email": [None if i % 4 == 0 else "a@x.io" for i in range(rows)],
+            "amount": [1234.5] * rows,
+        }
+    )
+    suite.run([DuckRelationDataSource.from_arrow(table, "people")], ResultKey(dt.date(2024, 1, 5)))
+    shown = console.export_text()
+    # A share of rows is a percentage, its bound too; the passing assertions are not listed.
+    [emails] = [line for line in shown.splitlines() if "emails set" in line]
+    assert "25%" in emails and "< 5%" in emails
+    assert "│ rows " not in shown and "amount" not in shown
+    assert "2 ok, 1 failed, 0 errors (the 2 ok not listed)" in shown
+    everything = text(results_table(suite.collect_results()))
+    assert "1,500" in everything and "1,851,750" in everything

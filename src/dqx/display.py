@@ -11,6 +11,7 @@ from rich.text import Text
 
 from dqx.common import ORIGIN_TAG, SEVERITIES, AssertionResult, SymbolInfo
 from dqx.records import RunStatus
+from dqx.humanize import format_bound, format_exact, format_value, value_style
 
 if TYPE_CHECKING:
     from dqx.data import Reconciliation
@@ -39,15 +40,12 @@ _RUN_STYLE: dict[RunStatus, str] = {
 }
 
 
-def _format_number(value: float | None) -> str:
-    if value is None:
-        return "-"
-    # repr gives the shortest text that reads back as the same float: no digit lost.
-    return repr(value) if value != int(value) or abs(value) >= 1e16 else str(int(value))
-
-
-def results_table(results: Sequence[AssertionResult], *, title: str | None = None) -> Table:
-    """One row per assertion, failures first, then errors, then passes."""
+def results_table(
+    results: Sequence[AssertionResult], *, title: str | None = None, only_failures: bool = False
+) -> Table:
+    """One row per assertion, failures first, then errors, then passes (with
+    ``only_failures``, the passes are left out). Values are rounded for reading
+    (:mod:`dqx.humanize`); ``--format json`` and the store keep the exact float."""
     table = Table(title=title, title_justify="left", expand=False)
     table.add_column("status")
     table.add_column("sev")
@@ -62,20 +60,25 @@ def results_table(results: Sequence[AssertionResult], *, title: str | None = Non
     )
     for result in ordered:
         detail = result.message if result.status == "ERROR" else result.expression
+        if only_failures and result.status == "OK":
+            continue
         # User text goes in as Text, never markup: "[order_id]" must print as written.
+        style = value_style(result.expression)
         table.add_row(
             Text(result.status, style=_STATUS_STYLE[result.status]),
             Text(result.severity),
             Text(result.check),
             Text(result.assertion),
-            Text(_format_number(result.number)),
-            Text(result.bound),
+            Text(format_value(result.number, style)),
+            Text(format_bound(result.bound, style)),
             Text(detail),
         )
     return table
 
 
-def summary_line(results: Sequence[AssertionResult], execution_id: str) -> Text:
+def summary_line(
+    results: Sequence[AssertionResult], execution_id: str, *, only_failures: bool = False
+) -> Text:
     counts = {status: 0 for status in _STATUS_ORDER}
     for result in results:
         counts[result.status] += 1
@@ -86,6 +89,8 @@ def summary_line(results: Sequence[AssertionResult], execution_id: str) -> Text:
     text.append(", ")
     text.append(f"{counts['ERROR']} errors", style="bold yellow" if counts["ERROR"] else "")
     text.append(f"  execution id {execution_id}")
+    if only_failures and counts["OK"]:
+        text.append(f" (the {counts['OK']} ok not listed)")
     return text
 
 
@@ -96,22 +101,28 @@ def print_results(
     title: str | None = None,
     console: Console | None = None,
 ) -> None:
+    only_failures: bool = False,
     console = console or Console()
-    console.print(results_table(results, title=title))
-    console.print(summary_line(results, execution_id))
+    """The results table and the summary line; ``only_failures`` lists only the
+    assertions that did not pass (the summary still counts every one)."""
+    if not only_failures or any(result.status != "OK" for result in results):
+        console.print(results_table(results, title=title, only_failures=only_failures))
+    console.print(summary_line(results, execution_id, only_failures=only_failures))
 
 
 class TerminalReport:
     """A plugin that prints each run's results table and summary line to a console.
 
-    ``VerificationSuite(..., plugins=[TerminalReport()])`` prints to standard output.
+    ``VerificationSuite(..., plugins=[TerminalReport()])`` prints to standard output;
+    ``TerminalReport(only_failures=True)`` lists only what did not pass.
     """
 
     name = "terminal-report"
 
-    def __init__(self, console: Console | None = None) -> None:
+    def __init__(self, console: Console | None = None, *, only_failures: bool = False) -> None:
         self._console = console
 
+        self._only_failures = only_failures
     def after_run(self, result: SuiteResult) -> None:
         print_results(
             result.results,
@@ -119,6 +130,7 @@ class TerminalReport:
             title=f"{result.suite} for {result.key.yyyy_mm_dd}",
             console=self._console,
         )
+            only_failures=self._only_failures,
 
 
 def symbols_table(symbols: Sequence[SymbolInfo], *, title: str | None = None) -> Table:
@@ -136,7 +148,9 @@ def symbols_table(symbols: Sequence[SymbolInfo], *, title: str | None = None) ->
             Text(symbol.yyyy_mm_dd.isoformat()),
             Text(symbol.dataset or ""),
             Text(symbol.metric),
-            Text(_format_number(number) if number is not None else "NULL"),
+            Text(
+                format_value(number, value_style(symbol.metric)) if number is not None else "NULL"
+            ),
             # Without a trace to compare, every metric was read from the database.
             Text(symbol.tags.get(ORIGIN_TAG, "db")),
         )
@@ -229,8 +243,8 @@ def reconciliation_table(rec: Reconciliation, *, title: str | None = None) -> Ta
             Text(row["yyyy_mm_dd"]),
             Text(row["dataset"] or ""),
             Text(row["metric"]),
-            Text(_format_number(row["db_value"])),
-            Text(_format_number(row["trace_value"])),
+            Text(format_exact(row["db_value"])),
+            Text(format_exact(row["trace_value"])),
             Text(row["differs"]),
         )
     return table

@@ -104,6 +104,12 @@ EXIT_INTERRUPTED = 130
     help=f"After the run, post failures at --fail-on or above to URL; SINK is "
     f"{either(list(SINKS))}. Repeatable.",
 )
+@click.option(
+    "--only-failures",
+    is_flag=True,
+    help="List only the assertions that did not pass in the results table (JSON output "
+    "always carries every result).",
+)
 @format_option("table", "json")
 @click.pass_context
 def run_command(
@@ -120,6 +126,7 @@ def run_command(
     otlp_endpoint: str | None,
     recompute: bool,
     alert_sinks: tuple[str, ...],
+    only_failures: bool,
     fmt: str,
 ) -> None:
     """Run the @check functions of CHECKS_FILE against the given datasets.
@@ -141,7 +148,9 @@ def run_command(
             check_trace_file(settings)
             datasets, date_columns, checks, key = _inputs(data, date_column, checks_file, day, tags)
             progress = ScanProgress(stderr(), list(datasets))
-            plugins = _plugins(progress, fmt == "table", alert_sinks, settings, threshold)
+            plugins = _plugins(
+                progress, fmt == "table", alert_sinks, settings, threshold, only_failures
+            )
             sources = observed_sources(datasets, date_columns, progress)
             db = open_db(settings, must_exist=False)
             provider, trace_note = tracer_provider(settings)
@@ -355,14 +364,15 @@ def _plugins(
     sinks: Sequence[str],
     settings: Settings,
     threshold: str,
+    only_failures: bool = False,
 ) -> list[Any]:
     """The suite's plugins: the progress bar, the results table (on stdout, when
-    ``table``), the alerts."""
+    ``table``; only what did not pass, with ``only_failures``), the alerts."""
     from dqx.display import TerminalReport
 
     plugins: list[Any] = [progress]
     if table:
-        plugins.append(TerminalReport(stdout()))
+        plugins.append(TerminalReport(stdout(), only_failures=only_failures))
     plugins.extend(_alert_plugins(sinks, settings, threshold))
     return plugins
 
