@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -10,8 +11,8 @@ from rich.table import Table
 from rich.text import Text
 
 from dqx.common import ORIGIN_TAG, SEVERITIES, AssertionResult, SymbolInfo
-from dqx.records import RunStatus
 from dqx.humanize import format_bound, format_exact, format_value, value_style
+from dqx.records import RunStatus
 
 if TYPE_CHECKING:
     from dqx.data import Reconciliation
@@ -59,11 +60,11 @@ def results_table(
         key=lambda r: (_STATUS_ORDER[r.status], SEVERITIES.index(r.severity), r.check),
     )
     for result in ordered:
-        detail = result.message if result.status == "ERROR" else result.expression
         if only_failures and result.status == "OK":
             continue
-        # User text goes in as Text, never markup: "[order_id]" must print as written.
+        detail = result.message if result.status == "ERROR" else result.expression
         style = value_style(result.expression)
+        # User text goes in as Text, never markup: "[order_id]" must print as written.
         table.add_row(
             Text(result.status, style=_STATUS_STYLE[result.status]),
             Text(result.severity),
@@ -88,9 +89,9 @@ def summary_line(
     text.append(f"{counts['FAILURE']} failed", style="bold red" if counts["FAILURE"] else "")
     text.append(", ")
     text.append(f"{counts['ERROR']} errors", style="bold yellow" if counts["ERROR"] else "")
-    text.append(f"  execution id {execution_id}")
     if only_failures and counts["OK"]:
         text.append(f" (the {counts['OK']} ok not listed)")
+    text.append(f"  execution id {execution_id}")
     return text
 
 
@@ -100,11 +101,11 @@ def print_results(
     *,
     title: str | None = None,
     console: Console | None = None,
-) -> None:
     only_failures: bool = False,
-    console = console or Console()
+) -> None:
     """The results table and the summary line; ``only_failures`` lists only the
     assertions that did not pass (the summary still counts every one)."""
+    console = console or Console()
     if not only_failures or any(result.status != "OK" for result in results):
         console.print(results_table(results, title=title, only_failures=only_failures))
     console.print(summary_line(results, execution_id, only_failures=only_failures))
@@ -121,16 +122,16 @@ class TerminalReport:
 
     def __init__(self, console: Console | None = None, *, only_failures: bool = False) -> None:
         self._console = console
-
         self._only_failures = only_failures
+
     def after_run(self, result: SuiteResult) -> None:
         print_results(
             result.results,
             result.execution_id,
             title=f"{result.suite} for {result.key.yyyy_mm_dd}",
             console=self._console,
-        )
             only_failures=self._only_failures,
+        )
 
 
 def symbols_table(symbols: Sequence[SymbolInfo], *, title: str | None = None) -> Table:
@@ -163,8 +164,14 @@ def print_metrics(
     (console or Console()).print(symbols_table(symbols, title=title))
 
 
-def runs_table(runs: Sequence[RunRecord], *, title: str | None = None) -> Table:
-    """One row per run, as listed (newest first from ``MetricDB.runs``)."""
+def runs_table(
+    runs: Sequence[RunRecord],
+    *,
+    title: str | None = None,
+    stale_after: dt.timedelta | None = None,
+) -> Table:
+    """One row per run, as listed (newest first from ``MetricDB.runs``); with
+    ``stale_after``, a run still running that long after it started shows as stale."""
     table = Table(title=title, title_justify="left")
     table.add_column("execution id", no_wrap=True)
     table.add_column("suite")
@@ -184,7 +191,7 @@ def runs_table(runs: Sequence[RunRecord], *, title: str | None = None) -> Table:
             Text(run.suite),
             Text(run.yyyy_mm_dd.isoformat()),
             Text(tags),
-            Text(run.status, style=_RUN_STYLE.get(run.status, "")),  # type: ignore[call-overload]
+            _status(run, stale_after),
             Text(str(run.assertions_ok)),
             Text(str(run.assertions_failed), style="bold red" if run.assertions_failed else ""),
             Text(str(run.assertions_error), style="bold yellow" if run.assertions_error else ""),
@@ -192,6 +199,13 @@ def runs_table(runs: Sequence[RunRecord], *, title: str | None = None) -> Table:
             Text(traced),
         )
     return table
+
+
+def _status(run: RunRecord, stale_after: dt.timedelta | None) -> Text:
+    if stale_after is not None and run.is_stale(stale_after):
+        # Its process died: `dqx runs --reap` records it as interrupted.
+        return Text("stale", style="bold yellow")
+    return Text(run.status, style=_RUN_STYLE.get(run.status, ""))  # type: ignore[call-overload]
 
 
 def reconciliation_rows(rec: Reconciliation) -> list[dict[str, Any]]:

@@ -192,6 +192,12 @@ class RunRecord:
     #: Why the run ended as it did (interrupted, reaped, a failed write), if known.
     message: str | None = None
 
+    def is_stale(self, older_than: dt.timedelta, now: dt.datetime | None = None) -> bool:
+        """Still ``running`` ``older_than`` after it started: its process is taken for
+        dead (``MetricDB.reap_stale`` records such runs as interrupted). Times are UTC."""
+        now = now or _utcnow()
+        return self.status == "running" and self.started < now - older_than
+
     @property
     def counts(self) -> dict[str, int]:
         return {
