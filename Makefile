@@ -24,6 +24,12 @@ test: $(STAMP)
 services:
 	bash tools/services.sh
 
+# Debian's Chromium, for the HTML report's browser test (tests/e2e/test_report_browser.py):
+# installed from Debian's packages if missing; quick when it is there.
+.PHONY: browser
+browser:
+	bash tools/chromium.sh
+
 # Jaeger v2 and the minimal OpenTelemetry Collector, built once per version into
 # ~/.cache/dqx-tools (or $XDG_CACHE_HOME/dqx-tools), pinned by tools/go.mod.
 tools:

@@ -54,3 +54,41 @@ def require_postgres() -> str:
     if reason is not None:
         unavailable(f"PostgreSQL at {POSTGRES_HOST}:{POSTGRES_PORT} (database test)", reason)
     return POSTGRES_SERVER
+
+
+#: Debian's Chromium, which ``make browser`` (tools/chromium.sh) installs.
+CHROMIUM = "/usr/bin/chromium"
+#: What the browser tests pass it: headless, no sandbox (root in CI), and nothing that
+#: phones home, so the only request a page can make is one it asked for itself.
+CHROMIUM_ARGS = (
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+)
+
+
+def require_chromium() -> str:
+    """Chromium's path, with Playwright's Python package to drive it (never a browser of
+    its own: no ``playwright install``); skips (or fails, see above) when either is
+    missing."""
+    import shutil
+
+    if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
+        found = shutil.which("chromium")
+        if found is None:
+            unavailable("Chromium", f"{CHROMIUM} is not installed", remedy="run `make browser`")
+        return found
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError as exc:
+        unavailable(
+            "Playwright's Python package",
+            str(exc),
+            remedy="install the test extra: pip install -e '.[test]'",
+        )
+    return CHROMIUM

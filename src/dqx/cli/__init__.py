@@ -1,4 +1,5 @@
-"""The dqx command line: ``dqx run``, ``metrics``, ``reconcile``, ``runs``, ``alert``,
+"""The dqx command line: ``dqx run``, ``metrics``, ``reconcile``, ``runs``, ``report``,
+``history``, ``alert``,
 ``config`` and ``demo``, one module each.
 
 The other modules serve them: :mod:`~dqx.cli.wiring` turns settings into a store, a
@@ -24,10 +25,12 @@ from dqx.cli.alert import alert_command
 from dqx.cli.config import config_command
 from dqx.cli.demo import demo_command
 from dqx.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_OPERATIONAL, EXIT_USAGE
+from dqx.cli.history import history_command
 from dqx.cli.metrics import metrics_command
 from dqx.cli.output import stderr
 from dqx.cli.reconcile import reconcile_command
 from dqx.cli.redacting import RedactingFilter, Secrets, install
+from dqx.cli.report import report_command
 from dqx.cli.run import run_command
 from dqx.cli.runs import runs_command
 
@@ -84,6 +87,8 @@ main.add_command(run_command)
 main.add_command(metrics_command)
 main.add_command(reconcile_command)
 main.add_command(runs_command)
+main.add_command(report_command)
+main.add_command(history_command)
 main.add_command(alert_command)
 main.add_command(config_command)
 main.add_command(demo_command)
