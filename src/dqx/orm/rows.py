@@ -197,7 +197,8 @@ def stored_values(
             MetricRow.yyyy_mm_dd >= since,
             MetricRow.yyyy_mm_dd <= until,
         )
-        found.extend(StoredValue(*row) for row in session.execute(query))
+        # Plain rows from the connection: no ORM loading for what is read by the thousand.
+        found.extend(StoredValue(*row) for row in session.connection().execute(query))
     return found
 
 

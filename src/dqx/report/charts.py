@@ -120,7 +120,8 @@ def _circle(point: Point, frame: _Frame, style: ValueStyle) -> str:
     marked = f' class="{classes}"' if classes else ""
     return (
         f'<circle{marked} cx="{_coordinate(frame.x(point.yyyy_mm_dd))}" '
-        f'cy="{_coordinate(y)}"><title>{escape(title)}</title></circle>'
+        # Dates, formatted numbers and hex ids: nothing in a title needs escaping.
+        f'cy="{_coordinate(y)}"><title>{title}</title></circle>'
     )
 
 

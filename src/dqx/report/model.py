@@ -195,11 +195,15 @@ def _link(
 # -- charts -----------------------------------------------------------------------------
 
 
-def _bound_for(metric: Metric, records: Sequence[AssertionRecord]) -> AssertionRecord | None:
-    """The assertion on exactly this metric (today's value), failing ones first."""
-    exact = [r for r in records if r.expression.strip() == metric.name]
-    exact.sort(key=lambda r: r.status == "OK")
-    return exact[0] if exact else None
+def _bounds(records: Sequence[AssertionRecord]) -> dict[str, AssertionRecord]:
+    """Per expression, the assertion whose bound a chart of exactly that metric (today's
+    value) draws: a failing one before one that passed."""
+    chosen: dict[str, AssertionRecord] = {}
+    for record in records:
+        expression = record.expression.strip()
+        if expression not in chosen or chosen[expression].status == "OK":
+            chosen[expression] = record
+    return chosen
 
 
 def _points(
@@ -235,10 +239,11 @@ def _charts(
     for metric in metrics:
         by_identity.setdefault(metric.identity, []).append(metric)
     failing = {identity for view in views if not view.passed for identity in view.charts}
+    bounds = _bounds(records)
     charts = []
     for identity, used in by_identity.items():
         first = used[0]
-        bound = _bound_for(first, records)
+        bound = bounds.get(first.name)
         charts.append(
             Chart(
                 name=first.name,
