@@ -940,6 +940,40 @@ def bench_spark_engine(settings: Settings, parquet: Path) -> Outcome:
     return outcome
 
 
+def bench_report(settings: Settings) -> list[Outcome]:
+    """12: the HTML report of a 1,000-metric run with 30 days of history per metric."""
+    import html_report
+
+    metrics, days = (1000, 30) if settings.rows >= 1_000_000 else (200, 5)
+    url, execution_id = html_report.build(settings.data_dir, metrics, days)
+    out = settings.data_dir / "report-bench.html"
+    samples, size, shape = html_report.measure(url, execution_id, out, settings.repeats, days)
+    side = Side("write_report (store read + render + write)", samples)
+    title = f"HTML report of a {metrics:,}-metric run, {days} days of history per metric"
+    notes = [
+        f"the page: {shape['charts']:,} charts, {shape['points']:,} points, "
+        f"{shape['failures']:,} failures shown with their charts and SQL, "
+        f"{shape['assertions']:,} assertions; `python bench/html_report.py` runs it alone"
+    ]
+    timed = Outcome(
+        "12a",
+        f"{title}: time",
+        seconds_text(side.median),
+        f"<= {html_report.SECONDS_BUDGET:.0f} s",
+        side.median <= html_report.SECONDS_BUDGET,
+        [(side, "s")],
+        notes,
+    )
+    weighed = Outcome(
+        "12b",
+        f"{title}: size",
+        f"{size / 1e6:.2f} MB",
+        f"<= {html_report.BYTES_BUDGET / 1e6:.0f} MB",
+        size <= html_report.BYTES_BUDGET,
+    )
+    return [timed, weighed]
+
+
 # -- main ------------------------------------------------------------------------------
 
 
@@ -1049,6 +1083,9 @@ def main(argv: list[str] | None = None) -> int:
     if wanted("11"):
         step("11: Spark local")
         outcomes.append(bench_spark_engine(settings, engine_parquet))
+    if wanted("12", "12a", "12b"):
+        step("12: HTML report")
+        outcomes.extend(bench_report(settings))
     outcomes.sort(key=lambda o: (int(re.sub(r"\D", "", o.number)), o.number))
     elapsed = time.perf_counter() - begun
     context = [

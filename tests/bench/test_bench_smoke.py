@@ -36,6 +36,7 @@ def test_bench_harness_runs_every_benchmark_in_quick_mode(tmp_path: Path) -> Non
     for number in ("| 10 |", "| 11 |"):
         assert number in report
     assert report.count("| 7 |") == 2 and report.count("| 8 |") == 2
+    assert "| 12a |" in report and "| 12b |" in report  # the HTML report's time and size
     assert "QUICK" in report
 
 
