@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint typecheck bench clean services tools e2e
+.PHONY: run test test-fast lint typecheck bench clean services tools e2e
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -18,6 +18,11 @@ run: $(STAMP)
 # tests/e2e_real needs the services and tools below: `make e2e` runs it.
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider --ignore=tests/e2e_real
+
+# The same without the tests marked slow (Spark, several processes, whole CLI runs,
+# the bench smoke): a quick loop while editing. `make test` and CI run them all.
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --ignore=tests/e2e_real -m "not slow"
 
 # PostgreSQL on 127.0.0.1:5432 (user postgres, database test, no password from
 # loopback): installed from Debian's packages if missing, started, waited for.

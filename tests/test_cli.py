@@ -123,6 +123,7 @@ def test_run_passes_when_only_failures_below_fail_on(workspace: Workspace) -> No
     assert workspace.execution_id in workspace.trace_file.read_text()
 
 
+@pytest.mark.slow
 def test_run_fails_with_exit_1_at_or_above_fail_on_and_shows_progress(tmp_path: Path) -> None:
     (tmp_path / "checks.py").write_text(CHECKS)
     data = tmp_path / "data"
@@ -201,6 +202,7 @@ def test_metrics_lists_the_run_from_db_and_trace(workspace: Workspace) -> None:
     assert all(m["tags"] == {"env": "ci"} for m in listed)
 
 
+@pytest.mark.slow
 def test_reconcile_detects_a_lost_write_and_recovers_it(workspace: Workspace) -> None:
     base = ["--db", workspace.db_url, "--trace-file", str(workspace.trace_file)]
     agreed = dqx("reconcile", workspace.execution_id, *base, cwd=workspace.root)
@@ -330,6 +332,7 @@ def test_runs_and_alert_read_the_run_back(workspace: Workspace) -> None:
     assert item["annotations"]["value"] == "0.25"
 
 
+@pytest.mark.slow
 def test_reading_commands_reject_unknown_runs_and_databases(workspace: Workspace) -> None:
     unknown = dqx("metrics", "0" * 32, "--db", workspace.db_url, cwd=workspace.root)
     assert unknown.returncode == 1

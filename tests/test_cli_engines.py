@@ -68,6 +68,7 @@ def values(outcome: Any) -> dict[str, float]:
     return {r["assertion"]: r["value"] for r in json.loads(outcome.stdout)["results"]}
 
 
+@pytest.mark.slow
 def test_a_hive_lake_by_its_directory(tmp_path: Path) -> None:
     for day, prices in PRICES.items():
         directory = tmp_path / "lake" / f"dt={day.isoformat()}"
@@ -77,6 +78,7 @@ def test_a_hive_lake_by_its_directory(tmp_path: Path) -> None:
     assert values(run(tmp_path, "orders=lake/")) == EXPECTED
 
 
+@pytest.mark.slow
 def test_a_duckdb_database_file(tmp_path: Path) -> None:
     connection = duckdb.connect(str(tmp_path / "shop.duckdb"))
     connection.execute("CREATE SCHEMA sales")
@@ -87,6 +89,7 @@ def test_a_duckdb_database_file(tmp_path: Path) -> None:
     assert values(outcome) == EXPECTED
 
 
+@pytest.mark.slow
 def test_a_postgresql_table(tmp_path: Path, postgres_database: str) -> None:
     import psycopg
 
@@ -104,6 +107,7 @@ def test_a_postgresql_table(tmp_path: Path, postgres_database: str) -> None:
     assert values(outcome) == EXPECTED
 
 
+@pytest.mark.slow
 def test_a_spark_table(tmp_path: Path) -> None:
     for day, prices in PRICES.items():
         directory = tmp_path / "lake" / f"dt={day.isoformat()}"

@@ -325,6 +325,7 @@ def queries_and_jobs(spark: Any, source: Any, checks: list[Any]) -> tuple[Any, l
     return suite, [jobs for run_id, jobs in sorted(after.items()) if run_id not in before and jobs]
 
 
+@pytest.mark.slow
 def test_spark_runs_one_query_per_batch(spark: Any) -> None:
     frame = spark.createDataFrame(orders_table().to_pylist())
     RecordingSpark.returned = []
@@ -351,6 +352,7 @@ def test_spark_runs_one_query_per_batch(spark: Any) -> None:
     assert without_adaptive == [1]
 
 
+@pytest.mark.slow
 def test_spark_checks_before_any_job(spark: Any) -> None:
     source = SparkDataSource.from_dataframe(
         spark.createDataFrame(
@@ -383,6 +385,7 @@ def test_spark_checks_before_any_job(spark: Any) -> None:
         assert spark_executions(spark) == before
 
 
+@pytest.mark.slow
 def test_spark_sources_name_what_is_wrong(spark: Any) -> None:
     with pytest.raises(DefinitionError, match=r"'orders'.*no table 'nowhere\.missing'"):
         SparkDataSource.from_table(spark, "nowhere.missing", "orders")
@@ -396,6 +399,7 @@ def test_spark_sources_name_what_is_wrong(spark: Any) -> None:
         SparkDataSource.from_dataframe(frame, "orders", date_column="x")
 
 
+@pytest.mark.slow
 def test_spark_sources_of_the_same_name_do_not_swap_rows(spark: Any) -> None:
     # Both register the same view name; each registers it again before it runs.
     first = SparkDataSource.from_dataframe(spark.createDataFrame([(1.0,)], "x double"), "orders")

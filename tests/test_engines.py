@@ -278,7 +278,11 @@ def same(got: Result[float, str], want: Result[float, str]) -> bool:
     return False
 
 
-@pytest.mark.parametrize("engine", list(ENGINES))
+# Spark starts a JVM and a session: its cases are slow, the others are not.
+@pytest.mark.parametrize(
+    "engine",
+    [pytest.param(e, marks=pytest.mark.slow) if e.startswith("spark") else e for e in ENGINES],
+)
 def test_every_engine_computes_the_same_values_with_the_same_plan(
     engine: str,
     reference: tuple[Values, list[Statement]],

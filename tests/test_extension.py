@@ -205,6 +205,7 @@ def number(value: Result[float, str]) -> float | None:
     return float(value.unwrap()) if isinstance(value, Success) else None
 
 
+@pytest.mark.slow
 @given(
     st.lists(
         st.tuples(st.none() | st.floats(-1e6, 1e6), st.none() | st.sampled_from("xyz")),

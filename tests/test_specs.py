@@ -127,6 +127,7 @@ def expect_float(
         assert number(got) == pytest.approx(expected, **approx), got
 
 
+@pytest.mark.slow
 @given(tables())
 def test_every_metric_matches_a_python_oracle(measure: Measure, drawn: Any) -> None:
     table, f, i, s = drawn
@@ -216,6 +217,7 @@ def _date_array(days: list[dt.date], kind: str, hours: list[int]) -> pa.Array:
     return pa.array([d.isoformat() for d in days], pa.string())
 
 
+@pytest.mark.slow
 @given(
     rows=st.lists(st.tuples(st.sampled_from(DAYS), floats, texts, st.integers(0, 23)), max_size=30),
     kind=date_kinds,
@@ -264,6 +266,7 @@ def test_partitioned_source_gives_each_day_its_own_rows(
         assert number(got[f"custom {lag}"]) == len(present(texts_))
 
 
+@pytest.mark.slow
 @given(tables())
 def test_snapshot_source_reads_the_whole_table_as_the_run_date(
     measure: Measure, drawn: Any

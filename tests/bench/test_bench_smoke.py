@@ -9,9 +9,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@pytest.mark.slow
 def test_bench_harness_runs_every_benchmark_in_quick_mode(tmp_path: Path) -> None:
     out = tmp_path / "RESULTS.md"
     completed = subprocess.run(

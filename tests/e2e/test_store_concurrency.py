@@ -8,6 +8,7 @@ import queue
 from typing import Any
 
 import pyarrow as pa
+import pytest
 
 from dqx import Context, MetricProvider, ResultKey, VerificationSuite, check
 from dqx.datasource import DuckRelationDataSource
@@ -60,6 +61,7 @@ def _worker(url: str, worker: int, barrier: Any, results: Any) -> None:
         results.put((worker, [], f"{type(exc).__name__}: {exc}"))
 
 
+@pytest.mark.slow
 def test_four_processes_of_five_runs_store_every_metric_exactly_once(store_url: str) -> None:
     url = store_url  # on SQLite a file that does not exist yet: the schema is raced too
     context = multiprocessing.get_context("spawn")

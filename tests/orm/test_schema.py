@@ -193,6 +193,7 @@ def _race_to_create(url: str) -> list[str]:
     return [run for _, run, _ in outcomes]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite", "postgres"])
 def test_processes_creating_the_schema_at_once_all_succeed(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest

@@ -6,8 +6,7 @@ every metric of the batch)."""
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
@@ -109,21 +108,13 @@ ENGINE_SQL = {
 }
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MetricDB]:
-    url = (
-        f"sqlite:///{tmp_path / 'dqx.db'}"
-        if request.param == "sqlite"
-        else request.getfixturevalue("postgres_url")
-    )
-    store = MetricDB(url)
-    yield store
-    store.dispose()
-
-
-@pytest.mark.parametrize("engine", list(ENGINE_SOURCES))
+# Spark starts a JVM and a session: its case is slow, the others are not.
+@pytest.mark.parametrize(
+    "engine",
+    [pytest.param(e, marks=pytest.mark.slow) if e == "spark" else e for e in ENGINE_SOURCES],
+)
 def test_a_run_with_set_returning_custom_sql_is_refused_before_the_scan_and_stores_nothing(
-    engine: str, db: MetricDB, request: pytest.FixtureRequest
+    engine: str, store: MetricDB, request: pytest.FixtureRequest
 ) -> None:
     source = ENGINE_SOURCES[engine](request)
     sql = ENGINE_SQL[engine]
@@ -133,12 +124,12 @@ def test_a_run_with_set_returning_custom_sql_is_refused_before_the_scan_and_stor
         ctx.assert_that(mp.num_rows()).where(name="rows").is_gt(0)
         ctx.assert_that(mp.custom_sql(sql)).where(name="sum plus set").is_geq(0)
 
-    suite = VerificationSuite([orders], db, "Orders")
+    suite = VerificationSuite([orders], store, "Orders")
     with pytest.raises(DefinitionError, match=r"returns a set of rows") as refused:
         suite.run([source], ResultKey(DAY))
     assert "check 'Orders', assertion 'sum plus set'" in str(refused.value)
     assert refused.value.metric == f"custom_sql({sql})"
-    assert db.runs() == [] and db.search() == []
+    assert store.runs() == [] and store.search() == []
     assert suite.statements == []
 
 

@@ -65,6 +65,7 @@ def _holding_lock(conninfo: str, schema: str, seconds: float) -> _Lock:
     return _Lock(conninfo, schema, seconds)
 
 
+@pytest.mark.slow
 def test_a_write_blocked_by_a_lock_gives_up_after_its_timeout_and_names_the_wait(
     schema_url: tuple[str, str],
 ) -> None:
