@@ -14,10 +14,18 @@ import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
-from real_programs import Collector, Jaeger, dqx, dqx_argv, dqx_env, one_line, wait_for
-from real_runs import DAY, bits, orders_table
 
 from dqx.orm.repositories import MetricDB
+from tests.e2e_real.real_programs import (
+    Collector,
+    Jaeger,
+    dqx,
+    dqx_argv,
+    dqx_env,
+    one_line,
+    wait_for,
+)
+from tests.e2e_real.real_runs import DAY, bits, orders_table
 
 CHECKS = """
 import os
