@@ -142,10 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         f"n={len(samples)}), budget {SECONDS_BUDGET} s: "
         f"{'met' if median <= SECONDS_BUDGET else 'MISSED'}"
     )
-    print(
-        f"size: {size / 1e6:.2f} MB, budget 5 MB: "
-        f"{'met' if size <= BYTES_BUDGET else 'MISSED'}"
-    )
+    print(f"size: {size / 1e6:.2f} MB, budget 5 MB: {'met' if size <= BYTES_BUDGET else 'MISSED'}")
     return 0 if median <= SECONDS_BUDGET and size <= BYTES_BUDGET else 1
 
 
