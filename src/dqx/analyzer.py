@@ -62,6 +62,8 @@ class _Batch:
     statements: list[Statement] = field(default_factory=list)
     #: Rows per date, from the shared statement that counts them.
     rows: dict[dt.date, int] = field(default_factory=dict)
+    #: Dates some statement returned rows for.
+    seen: set[dt.date] = field(default_factory=set)
 
     def fail(self, specs: Iterable[MetricSpec], message: str) -> None:
         for spec in specs:
@@ -123,7 +125,25 @@ class Analyzer:
                 by_columns.setdefault(tuple(sorted(spec.grouped_by)), []).append(spec)
         for columns, grouped in by_columns.items():
             self._run_grouped(batch, columns, grouped)
+        self._refuse_stray_dates(batch)
         return batch.values, batch.statements
+
+    def _refuse_stray_dates(self, batch: _Batch) -> None:
+        """A day without rows whose date column holds text like the day but not it
+        (timestamps written as text) is an error for every metric of that day, not an
+        empty day: null and row counts of 0 would pass checks on data never read."""
+        if not self.source.partitioned:
+            return
+        for day in batch.dates:
+            if day in batch.seen:
+                continue
+            problem = self.source.stray_date_text(day)
+            if problem is None:
+                continue
+            for spec, when in list(batch.values):
+                # A day whose statement failed keeps the engine's error.
+                if when == day and not isinstance(batch.values[(spec, when)], Failure):
+                    batch.values[(spec, day)] = Failure(f"{spec.name}: {problem}")
 
     # -- shared aggregates -------------------------------------------------------------
 
@@ -201,6 +221,7 @@ class Analyzer:
     ) -> int | None:
         """Store each date's values; the rows scanned, when the statement counted them."""
         by_date, empty_row = self._split_rows(rows, batch.dates, key_offset)
+        batch.seen.update(by_date)
         scanned = 0
         for day in batch.dates:
             row = by_date.get(day, empty_row)
@@ -256,6 +277,7 @@ class Analyzer:
             batch.fail(specs, failed.message)
             return
         by_date, _ = self._split_rows(rows, batch.dates, 1 if self.source.partitioned else 0)
+        batch.seen.update(by_date)
         for day in batch.dates:
             row = by_date.get(day)
             for index, spec in enumerate(specs):

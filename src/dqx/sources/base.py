@@ -101,6 +101,16 @@ class DataSource(abc.ABC):
         """
         return False
 
+    def stray_date_text(self, day: dt.date) -> str | None:
+        """Why ``day`` has no rows when the date column holds text that starts like the
+        day but is not it (``'2013-01-01T10:00:00Z'``), or None.
+
+        A text date column matches a day by equality with ``'YYYY-MM-DD'``, so
+        timestamps written as text match no day and every day would look empty. The
+        analyzer asks only about days without rows; the default knows no such column.
+        """
+        return None
+
     @property
     def partitioned(self) -> bool:
         return self.date_column is not None
@@ -210,6 +220,29 @@ class SchemaSource(DataSource):
     def date_bind_value(self, day: dt.date) -> Any:
         assert self.date_column is not None
         return day.isoformat() if self._columns[self.date_column].date_kind == "text" else day
+
+    def stray_date_text(self, day: dt.date) -> str | None:
+        column = self.date_column
+        if column is None or self._columns[column].date_kind != "text" or day == dt.date.max:
+            return None
+        key = exp.column(column, quoted=True)
+        # Text that sorts after 'YYYY-MM-DD' and before the next day starts with the day:
+        # a range, so the engine can use what it has (an index, partition pruning).
+        after = exp.GT(this=key, expression=exp.Placeholder(this="d_0"))
+        before = exp.LT(this=key.copy(), expression=exp.Placeholder(this="d_1"))
+        query = exp.select(key.copy()).from_(self.table_expression()).where(after, before)
+        next_day = day + dt.timedelta(days=1)
+        rows = self.execute(
+            self.render(query.limit(1)), {"d_0": day.isoformat(), "d_1": next_day.isoformat()}
+        )
+        if not rows:
+            return None
+        return (
+            f"dataset {self.name!r} has no row whose date_column {column!r} is "
+            f"{day.isoformat()!r}, but it holds {str(rows[0][0])!r}: a text date column "
+            f"must hold 'YYYY-MM-DD' dates, and timestamps written as text match no day; "
+            f"give a DATE or TIMESTAMP column (cast it in the source or its query)"
+        )
 
     def _pick_date_column(self, date_column: str | None) -> str | None:
         if date_column is None:
