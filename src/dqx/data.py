@@ -22,22 +22,16 @@ from dqx.common import (
     EXECUTION_ID_TAG,
     ORIGIN_TAG,
     SymbolInfo,
-    TraceReadError,
     canonical_json,
     is_internal_tag,
     normalize_execution_id,
 )
-from dqx.events import (
-    ASSERTION_EVENT,
-    METRIC_EVENT,
-    SUITE_NAME,
-    assertion_from_event,
-    metric_from_event,
-    run_from_root,
-)
+from dqx.events import ASSERTION_EVENT, assertion_from_event, run_from_root
 from dqx.orm.repositories import MetricDB, MetricRow
 from dqx.records import AssertionRecord, Metric, RunRecord, arrow_table
+from dqx.runlog import get_logger
 from dqx.traces.model import Trace, TraceSource
+from dqx.traces.record import TracedMetrics, fetch_trace, traced_metrics
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -57,40 +51,7 @@ RELATIVE_TOLERANCE = 1e-12
 
 RecordOrigin = Literal["db+trace", "db", "trace"]
 
-
-# -- the trace's record ---------------------------------------------------------------
-
-
-def _trace_metrics(trace: Trace) -> dict[str, Metric]:
-    """The metrics a run's trace records, by metric id (first event of an id wins)."""
-    execution_id = normalize_execution_id(trace.trace_id)
-    root = trace.root
-    suite_name = root.attributes.get(SUITE_NAME) if root is not None else None
-    suite = str(suite_name) if suite_name is not None else None
-    metrics: dict[str, Metric] = {}
-    for index, (span, event) in enumerate(trace.events(METRIC_EVENT)):
-        metric = metric_from_event(
-            event.attributes,
-            execution_id=execution_id,
-            suite=suite,
-            time_unix_nano=event.time_unix_nano,
-            where=f"trace {execution_id}, span {span.name} {span.span_id}, event {index}",
-        )
-        metrics.setdefault(metric.id, metric)
-    return metrics
-
-
-def _fetch(source: TraceSource, execution_id: str) -> Trace | None:
-    get_trace = getattr(source, "get_trace", None)
-    if not callable(get_trace):
-        raise TraceReadError(
-            f"{source!r} is not a trace source: pass InMemoryTraceSource, OTLPFileTraceSource, "
-            "JaegerTraceSource, TempoTraceSource or anything with get_trace(trace_id)"
-        )
-    trace = get_trace(execution_id)
-    if trace is not None and not isinstance(trace, Trace):
-        raise TraceReadError(f"{source!r}.get_trace returned {type(trace).__name__}, not a Trace")
-    return trace
+log = get_logger(__name__)
 
 
 # -- metrics_by_execution_id ----------------------------------------------------------
@@ -152,13 +113,17 @@ def metrics_by_execution_id(
     stored = db.search(MetricRow.execution_id == execution_id)
     if trace is None:
         return _symbols(((m, None) for m in stored), execution_id)
-    found = _fetch(trace, execution_id)
-    traced = _trace_metrics(found) if found is not None else {}
+    found = fetch_trace(trace, execution_id)
+    traced = traced_metrics(found) if found is not None else TracedMetrics({}, {})
+    for problem in traced.problems:
+        # A cut event confirms nothing: its metric counts as the database's alone, or,
+        # when only the trace had it, is left out, never guessed.
+        log.warning("metric event cut in the trace, not used: %s", problem)
     pairs: list[tuple[Metric, RecordOrigin | None]] = [
-        (metric, "db+trace" if metric.id in traced else "db") for metric in stored
+        (metric, "db+trace" if metric.id in traced.whole else "db") for metric in stored
     ]
     stored_ids = {metric.id for metric in stored}
-    pairs.extend((m, "trace") for m in traced.values() if m.id not in stored_ids)
+    pairs.extend((m, "trace") for m in traced.whole.values() if m.id not in stored_ids)
     return _symbols(pairs, execution_id)
 
 
@@ -268,6 +233,8 @@ class Reconciliation:
     #: How many metrics the database holds for the run.
     db_count: int = 0
     warnings: tuple[str, ...] = ()
+    #: Metrics only the trace holds whose events a limit cut: not recoverable from it.
+    unreadable_in_trace: tuple[str, ...] = ()
     #: The finished run as its trace records it, when the database lacks that record
     #: (its final write failed): recover() writes it, with its assertion results.
     run_missing_in_db: RunRecord | None = None
@@ -298,6 +265,7 @@ class Reconciliation:
             or self.missing_in_trace
             or self.mismatched
             or self.run_missing_in_db
+            or self.unreadable_in_trace
         )
 
     @property
@@ -324,6 +292,8 @@ class Reconciliation:
         )
         if self.run_missing_in_db is not None:
             counts += ", run record missing in db"
+        if self.unreadable_in_trace:
+            counts += f", {len(self.unreadable_in_trace)} unreadable in trace"
         verdict = "" if self.unfinished else (": ok" if self.ok else ": NOT OK")
         hint = (
             "; recover() writes the missing ones back"
@@ -414,7 +384,7 @@ def reconcile(db: MetricDB, execution_id: str, source: TraceSource) -> Reconcili
     # Sampled out, or known never to have reached the exporter's destination.
     expected = run is None or (run.trace_sampled is not False and run.trace_exported is not False)
     run_status, run_message = (run.status, run.message) if run else (None, None)
-    trace = _fetch(source, execution_id)
+    trace = fetch_trace(source, execution_id)
     if trace is None:
         return Reconciliation(
             execution_id,
@@ -424,33 +394,48 @@ def reconcile(db: MetricDB, execution_id: str, source: TraceSource) -> Reconcili
             run_status=run_status,
             run_message=run_message,
         )
-    traced = _trace_metrics(trace)
+    traced = traced_metrics(trace)
     matched: list[Metric] = []
     mismatched: list[Mismatch] = []
     for metric_id, metric in stored.items():
-        other = traced.get(metric_id)
-        if other is None:
+        if metric_id not in traced:
             continue
-        differences = _differences(metric, other)
+        other, differences = _compared(metric, traced)
         if differences:
             mismatched.append(Mismatch(metric, other, differences))
         else:
             matched.append(metric)
+    whole = traced.whole
     return Reconciliation(
         execution_id,
         trace_found=True,
         trace_expected=expected,
         matched=sorted(matched, key=_order),
-        missing_in_db=sorted((m for i, m in traced.items() if i not in stored), key=_order),
+        missing_in_db=sorted((m for i, m in whole.items() if i not in stored), key=_order),
         missing_in_trace=sorted((m for i, m in stored.items() if i not in traced), key=_order),
         mismatched=sorted(mismatched, key=lambda x: _order(x.db)),
         trace_origin=trace.origin,
         db_count=len(stored),
-        warnings=trace.warnings,
+        warnings=(*trace.warnings, *traced.problems),
+        unreadable_in_trace=tuple(
+            reading.problem for i, reading in traced.damaged.items() if i not in stored
+        ),
         run_status=run_status,
         run_message=run_message,
-        **_run_record_gap(trace, run, len(traced)),
+        **_run_record_gap(trace, run, len(whole) + len(traced.damaged)),
     )
+
+
+def _compared(stored: Metric, traced: TracedMetrics) -> tuple[Metric, tuple[str, ...]]:
+    """The trace's side of a stored metric and the fields on which they differ; a field
+    a limit cut from the trace's event differs, saying so."""
+    reading = traced.damaged.get(stored.id)
+    if reading is None:
+        other = traced.whole[stored.id]
+        return other, _differences(stored, other)
+    other = reading.over(stored)
+    cut = tuple(f"{field} (cut in the trace)" for field in reading.damage)
+    return other, (*_differences(stored, other), *cut)
 
 
 def _run_record_gap(trace: Trace, run: RunRecord | None, metric_count: int) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,7 +36,8 @@ from dqx.history import History
 from dqx.plan import Plan
 from dqx.records import Metric, MetricStore, Statement
 from dqx.specs import MetricSpec
-from dqx.telemetry.tracing import emit_events, record_error
+from dqx.telemetry.attributes import cut_by_limits
+from dqx.telemetry.tracing import attribute_limits, emit_events, record_error
 
 __all__ = ["Progress", "analyze", "evaluate", "persist"]
 
@@ -180,7 +181,7 @@ def persist(
     with tracer.start_as_current_span(PERSIST_SPAN, attributes=attributes) as span:
         # Events go out before the write: if the database fails, the trace still holds
         # every value and `reconcile(...).recover(db)` can write them back.
-        emit_events(tracer, "dqx.metrics", METRIC_EVENT, metrics, metric_event)
+        emit_events(tracer, "dqx.metrics", METRIC_EVENT, metrics, _events_within(tracer, run_log))
         try:
             store.persist(metrics)
         except DQXError as exc:
@@ -188,6 +189,30 @@ def persist(
             run_log.error("could not persist %d metrics: %s", len(metrics), exc)
             return exc
     return None
+
+
+def _events_within(tracer: Tracer, run_log: RunLog) -> Callable[[Metric], dict[str, Any]]:
+    """``metric_event`` fitted to the tracer's limits, warning once for the run when
+    they will still cut something: losing an attribute silently is how a trace lies."""
+    limits = attribute_limits(tracer)
+    warned: list[bool] = []
+
+    def event(metric: Metric) -> dict[str, Any]:
+        attributes = metric_event(metric, max_length=limits.length)
+        lost = cut_by_limits(attributes, count=limits.event_attributes, length=limits.length)
+        if lost and not warned:
+            warned.append(True)
+            run_log.warning(
+                "the tracer's attribute limits will cut metric events from the trace, "
+                "first %s on dataset %r: %s; reconcile will flag what was cut "
+                "(raise OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT or OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT)",
+                metric.name if len(metric.name) <= 80 else metric.name[:79] + "…",
+                metric.dataset,
+                "; ".join(lost),
+            )
+        return attributes
+
+    return event
 
 
 def evaluate(

@@ -106,6 +106,8 @@ def test_root_span_trace_id_is_the_execution_id_and_it_has_no_parent(
         "dqx.date": "2024-03-02",
         "dqx.tags.env": "prod",
         "dqx.tags.team": "sales",
+        "dqx.run.tags": '{"env":"prod","team":"sales"}',
+        "dqx.run.tags.length": 29,
         "dqx.metric.count": len(result.metrics),
         "dqx.statement.count": len(suite.statements),
         "dqx.assertion.count": 3,
@@ -302,19 +304,29 @@ def test_every_persisted_metric_and_assertion_is_an_event_under_default_span_lim
     events = {e["dqx.metric.id"]: e for e in traced.events("dqx.metric")}
     assert set(events) == set(stored)
     for metric_id, metric in stored.items():
+        parameters = json.dumps(metric.parameters, sort_keys=True, separators=(",", ":"))
         assert events[metric_id] == {
             "dqx.metric.id": metric_id,
             "dqx.metric.name": metric.name,
+            "dqx.metric.name.length": len(metric.name),
             "dqx.metric.kind": metric.kind,
-            "dqx.metric.parameters": json.dumps(
-                metric.parameters, sort_keys=True, separators=(",", ":")
-            ),
+            "dqx.metric.parameters": parameters,
+            "dqx.metric.parameters.length": len(parameters),
             "dqx.metric.origin": "computed",
             "dqx.metric.value": metric.value,
             "dqx.dataset": "codes",
             "dqx.date": "2024-03-02",
             "dqx.tags.env": "prod",
+            "dqx.metric.tags": '{"env":"prod"}',
+            "dqx.metric.tags.length": 14,
+            "dqx.metric.format": 2,
         }
+        # What a limit may cut comes first, the identity last: id, then value.
+        assert list(events[metric_id])[-3:] == [
+            "dqx.metric.id",
+            "dqx.metric.format",
+            "dqx.metric.value",
+        ]
     assertions = traced.events("dqx.assertion")
     assert len(assertions) == len(result.results) == len(values)
     assert {(a["dqx.assertion.name"], a["dqx.assertion.status"]) for a in assertions} == {

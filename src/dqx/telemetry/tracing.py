@@ -9,9 +9,11 @@ job, for applications and the CLI.
 from __future__ import annotations
 
 import contextvars
+import os
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any, TypeVar
 
@@ -34,6 +36,8 @@ from dqx.runlog import run_scope
 
 __all__ = [
     "EVENTS_PER_SPAN",
+    "AttributeLimits",
+    "attribute_limits",
     "emit_events",
     "get_tracer",
     "record_error",
@@ -47,6 +51,48 @@ EVENTS_PER_SPAN = 100
 _forced_trace_id: contextvars.ContextVar[int | None] = contextvars.ContextVar(
     "dqx_forced_trace_id", default=None
 )
+
+
+@dataclass(frozen=True)
+class AttributeLimits:
+    """What a tracer keeps of the attributes it is given (None: no limit)."""
+
+    #: Attributes an event keeps; when more are added, the oldest are dropped.
+    event_attributes: int | None = 128
+    #: Attributes a span keeps, likewise.
+    span_attributes: int | None = 128
+    #: Characters a string value keeps; longer ones are truncated.
+    length: int | None = None
+
+
+def attribute_limits(tracer: Tracer) -> AttributeLimits:
+    """The limits ``tracer`` applies to span and event attributes.
+
+    The SDK's tracer carries its provider's ``SpanLimits``; the API offers no way to
+    ask, so the attribute is read where the SDK keeps it. Any other tracer is taken to
+    apply the SDK's defaults, from the variables the SDK reads.
+    """
+    real = getattr(tracer, "_real_tracer", None) or tracer  # the API's ProxyTracer
+    limits = getattr(real, "_span_limits", None)
+    if limits is not None:
+        return AttributeLimits(
+            _count(getattr(limits, "max_event_attributes", 128)),
+            _count(getattr(limits, "max_span_attributes", 128)),
+            _count(getattr(limits, "max_attribute_length", None)),
+        )
+    default = _count(os.environ.get("OTEL_ATTRIBUTE_COUNT_LIMIT", 128))
+    return AttributeLimits(
+        _count(os.environ.get("OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT", default)),
+        _count(os.environ.get("OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT", default)),
+        _count(os.environ.get("OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT")),
+    )
+
+
+def _count(value: object) -> int | None:
+    try:
+        return int(str(value)) if value is not None and str(value).strip() else None
+    except ValueError:
+        return None
 
 
 def _package_version() -> str:
