@@ -30,7 +30,7 @@ from dqx.events import ASSERTION_EVENT, assertion_from_event, run_from_root
 from dqx.orm.repositories import MetricDB, MetricRow
 from dqx.records import AssertionRecord, Metric, RunRecord, arrow_table
 from dqx.runlog import get_logger
-from dqx.traces.model import Trace, TraceSource
+from dqx.traces.model import TimeWindow, Trace, TraceSource
 from dqx.traces.record import TracedMetrics, fetch_trace, traced_metrics
 
 if TYPE_CHECKING:
@@ -52,6 +52,11 @@ RELATIVE_TOLERANCE = 1e-12
 RecordOrigin = Literal["db+trace", "db", "trace"]
 
 log = get_logger(__name__)
+
+
+def _window(run: RunRecord | None) -> TimeWindow | None:
+    """Where in time to look for the run's trace: its own start and end, widened."""
+    return TimeWindow.around(run.started, run.finished) if run is not None else None
 
 
 # -- metrics_by_execution_id ----------------------------------------------------------
@@ -107,13 +112,15 @@ def metrics_by_execution_id(
 
     With ``trace=`` a trace source, the list is the union of the database and the trace
     (a metric the database lost is still there), and each symbol's tags say where it
-    was found in ``__origin``: ``"db+trace"``, ``"db"`` or ``"trace"``.
+    was found in ``__origin``: ``"db+trace"``, ``"db"`` or ``"trace"``. The run's
+    record in ``db`` says when it ran; a source that takes a time window is asked
+    within it (see :class:`~dqx.traces.model.TimeWindow`).
     """
     execution_id = normalize_execution_id(execution_id)
     stored = db.search(MetricRow.execution_id == execution_id)
     if trace is None:
         return _symbols(((m, None) for m in stored), execution_id)
-    found = fetch_trace(trace, execution_id)
+    found = fetch_trace(trace, execution_id, _window(db.run(execution_id)))
     traced = traced_metrics(found) if found is not None else TracedMetrics({}, {})
     for problem in traced.problems:
         # A cut event confirms nothing: its metric counts as the database's alone, or,
@@ -376,7 +383,8 @@ def reconcile(db: MetricDB, execution_id: str, source: TraceSource) -> Reconcili
     """Compare the run's metrics in ``db`` with the ``dqx.metric`` events of its trace.
 
     Metrics are matched by id. ``trace_expected`` comes from ``dq_run.trace_sampled``
-    (a run without a run record is assumed traced).
+    (a run without a run record is assumed traced). A source that takes a time window
+    is asked within the run's own start and end, widened.
     """
     execution_id = normalize_execution_id(execution_id)
     stored = {metric.id: metric for metric in db.metrics_for_execution(execution_id)}
@@ -384,7 +392,7 @@ def reconcile(db: MetricDB, execution_id: str, source: TraceSource) -> Reconcili
     # Sampled out, or known never to have reached the exporter's destination.
     expected = run is None or (run.trace_sampled is not False and run.trace_exported is not False)
     run_status, run_message = (run.status, run.message) if run else (None, None)
-    trace = fetch_trace(source, execution_id)
+    trace = fetch_trace(source, execution_id, _window(run))
     if trace is None:
         return Reconciliation(
             execution_id,

@@ -21,6 +21,7 @@ import base64
 import http.server
 import json
 import threading
+import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -190,7 +191,12 @@ class Backend:
     stall: bool = False
 
     def paths(self) -> list[str]:
-        return [path for path, _headers in self.requests]
+        """The paths asked for, without their query."""
+        return [path.partition("?")[0] for path, _headers in self.requests]
+
+    def queries(self) -> list[dict[str, str]]:
+        """The query parameters of each request, in order."""
+        return [dict(urllib.parse.parse_qsl(path.partition("?")[2])) for path, _h in self.requests]
 
 
 @contextmanager
@@ -203,7 +209,8 @@ def serve(routes: Mapping[str, Reply] | None = None) -> Iterator[Backend]:
             backend.requests.append((self.path, {k.lower(): v for k, v in self.headers.items()}))
             if backend.stall:
                 backend.release.wait(30)
-            reply = backend.routes.get(self.path, Reply.json({}, 404))
+            # A lookup may carry a query (a time window): routes are by path.
+            reply = backend.routes.get(self.path.partition("?")[0], Reply.json({}, 404))
             self.send_response(reply.status)
             self.send_header("Content-Type", reply.content_type)
             self.send_header("Content-Length", str(len(reply.body)))

@@ -7,6 +7,11 @@ Each source asks the current API first and falls back to the older one:
 * Tempo: ``/api/v2/traces/{id}`` (``{"trace": TracesData}`` in protobuf JSON: base64
   ids, enums by name), then ``/api/traces/{id}`` (top level ``batches``).
 
+Given a :class:`~dqx.traces.model.TimeWindow`, every lookup by id carries it, as each
+API takes it: Jaeger api_v3 ``start_time``/``end_time`` (RFC 3339), v1 ``start``/``end``
+(microseconds), Tempo ``start``/``end`` (seconds). Jaeger on Elasticsearch or
+OpenSearch finds a trace older than ``max_span_age`` (72 h) only so.
+
 404 from every API means the back-end does not know the trace (``None``). A back-end
 that cannot be reached, refuses the credentials, or answers with something that is not
 a trace raises :class:`~dqx.common.TraceReadError` naming the URL and what went wrong.
@@ -15,14 +20,16 @@ Pass ``client=`` to share an ``httpx.Client`` (or one on ``httpx.MockTransport``
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from dqx.common import TraceReadError
 from dqx.traces.jaeger_json import spans_from_jaeger_v1
-from dqx.traces.model import JSON_DECODER, Trace, TraceSpan, normalize_trace_id
+from dqx.traces.model import JSON_DECODER, TimeWindow, Trace, TraceSpan, normalize_trace_id
 from dqx.traces.otlp_json import spans_from_otlp_json
 
 if TYPE_CHECKING:
@@ -33,15 +40,39 @@ __all__ = ["JaegerTraceSource", "TempoTraceSource"]
 DEFAULT_TIMEOUT = 10.0
 
 Parser = Callable[[Any, str], tuple[list[TraceSpan], tuple[str, ...]]]
+#: The query parameters that say a time window, as one API takes them.
+WindowParams = Callable[[TimeWindow], dict[str, str]]
+
+
+def _rfc3339(window: TimeWindow) -> dict[str, str]:
+    def text(moment: dt.datetime) -> str:
+        return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+    return {"start_time": text(window.start), "end_time": text(window.end)}
+
+
+def _microseconds(window: TimeWindow) -> dict[str, str]:
+    return {
+        "start": str(math.floor(window.start.timestamp() * 1_000_000)),
+        "end": str(math.ceil(window.end.timestamp() * 1_000_000)),
+    }
+
+
+def _seconds(window: TimeWindow) -> dict[str, str]:
+    return {
+        "start": str(math.floor(window.start.timestamp())),
+        "end": str(math.ceil(window.end.timestamp())),
+    }
 
 
 @dataclass(frozen=True)
 class _Endpoint:
-    """One API to ask: a path template and how to read its answer."""
+    """One API to ask: a path template, how it takes a time window, how to read it."""
 
     label: str
     path: str
     parse: Parser
+    window: WindowParams
 
 
 @dataclass(frozen=True)
@@ -155,10 +186,18 @@ class _HTTPTraceSource:
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self._base_url!r})"
 
-    def _ask(self, client: httpx.Client, endpoint: _Endpoint, trace_id: str) -> _Answer:
+    def _ask(
+        self,
+        client: httpx.Client,
+        endpoint: _Endpoint,
+        trace_id: str,
+        window: TimeWindow | None,
+    ) -> _Answer:
         import httpx
 
         url = self._base_url + endpoint.path.format(trace_id=trace_id)
+        if window is not None:
+            url = str(httpx.URL(url, params=endpoint.window(window)))
         kwargs: dict[str, Any] = {"headers": self._headers, "timeout": self._timeout}
         if self._auth is not None:
             kwargs["auth"] = self._auth
@@ -192,8 +231,11 @@ class _HTTPTraceSource:
             return _Answer(url, problem=str(exc))
         return _Answer(url, spans=spans, warnings=warnings)
 
-    def get_trace(self, trace_id: str) -> Trace | None:
-        """The trace from the first API that has it; ``None`` when every API says 404."""
+    def get_trace(self, trace_id: str, *, window: TimeWindow | None = None) -> Trace | None:
+        """The trace from the first API that has it; ``None`` when every API says 404.
+
+        ``window`` (the run's start and end, widened) goes with every lookup.
+        """
         import httpx
 
         trace_id = normalize_trace_id(trace_id)
@@ -201,7 +243,7 @@ class _HTTPTraceSource:
         client = self._client if self._client is not None else httpx.Client()
         try:
             for endpoint in self._endpoints:
-                answer = self._ask(client, endpoint, trace_id)
+                answer = self._ask(client, endpoint, trace_id, window)
                 answers.append(answer)
                 if answer.spans is not None:
                     trace = Trace.of(
@@ -228,8 +270,8 @@ class JaegerTraceSource(_HTTPTraceSource):
 
     _kind = "Jaeger"
     _endpoints = (
-        _Endpoint("Jaeger api_v3", "/api/v3/traces/{trace_id}", _parse_jaeger_v3),
-        _Endpoint("Jaeger api v1", "/api/traces/{trace_id}", _parse_jaeger_v1),
+        _Endpoint("Jaeger api_v3", "/api/v3/traces/{trace_id}", _parse_jaeger_v3, _rfc3339),
+        _Endpoint("Jaeger api v1", "/api/traces/{trace_id}", _parse_jaeger_v1, _microseconds),
     )
 
 
@@ -241,6 +283,6 @@ class TempoTraceSource(_HTTPTraceSource):
 
     _kind = "Tempo"
     _endpoints = (
-        _Endpoint("Tempo api v2", "/api/v2/traces/{trace_id}", _parse_tempo_v2),
-        _Endpoint("Tempo api v1", "/api/traces/{trace_id}", _parse_tempo_v1),
+        _Endpoint("Tempo api v2", "/api/v2/traces/{trace_id}", _parse_tempo_v2, _seconds),
+        _Endpoint("Tempo api v1", "/api/traces/{trace_id}", _parse_tempo_v1, _seconds),
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime as dt
 import json
 import math
 from collections.abc import Iterable, Iterator, Mapping
@@ -21,6 +22,7 @@ from dqx.common import TraceReadError
 __all__ = [
     "JSON_DECODER",
     "SpanEvent",
+    "TimeWindow",
     "Trace",
     "TraceSource",
     "TraceSpan",
@@ -192,13 +194,46 @@ class Trace:
                     yield span, event
 
 
+@dataclass(frozen=True)
+class TimeWindow:
+    """When a trace's spans are to be looked for: from ``start`` to ``end``, in UTC.
+
+    Back-ends that index spans by time find a trace by its id only within a window:
+    Jaeger on Elasticsearch or OpenSearch searches ``max_span_age`` (72 hours by
+    default) unless the lookup names one, Tempo all its blocks unless it does.
+    """
+
+    start: dt.datetime
+    end: dt.datetime
+
+    #: How far around a run's own times to look: clocks of the process and the
+    #: back-end disagree, and spans reach the back-end after they end.
+    MARGIN = dt.timedelta(hours=1)
+
+    @classmethod
+    def around(cls, started: dt.datetime, finished: dt.datetime | None = None) -> TimeWindow:
+        """The window of a run that started and finished then (naive times are UTC, as
+        dq_run keeps them); a run with no end yet is looked for until now."""
+        start = _utc(started)
+        end = _utc(finished) if finished is not None else max(start, dt.datetime.now(dt.UTC))
+        return cls(start - cls.MARGIN, end + cls.MARGIN)
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.UTC)
+    return moment.astimezone(dt.UTC)
+
+
 @runtime_checkable
 class TraceSource(Protocol):
     """Where a run's trace can be read back from.
 
     ``get_trace`` returns ``None`` when the back-end does not know the trace and raises
     :class:`~dqx.common.TraceReadError` when it cannot be reached or answers with
-    something that is not a trace.
+    something that is not a trace. A source that can use a time window takes it as
+    ``get_trace(trace_id, window=TimeWindow(...))``; readers pass one only to a
+    ``get_trace`` that has that keyword, so a source without it keeps working.
     """
 
     def get_trace(self, trace_id: str) -> Trace | None: ...

@@ -9,15 +9,25 @@ Nothing here raises for one bad event.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import inspect
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from dqx.common import TraceReadError, normalize_execution_id
 from dqx.events import METRIC_EVENT, SUITE_NAME, MetricReading, read_metric_event
 from dqx.records import Metric
-from dqx.traces.model import Trace, TraceSource
+from dqx.traces.model import TimeWindow, Trace, TraceSource
 
 __all__ = ["TracedMetrics", "fetch_trace", "traced_metrics"]
+
+
+def _takes_window(get_trace: Callable[..., Any]) -> bool:
+    try:
+        parameters = inspect.signature(get_trace).parameters.values()
+    except (TypeError, ValueError):
+        return False
+    return any(p.name == "window" or p.kind is p.VAR_KEYWORD for p in parameters)
 
 
 @dataclass(frozen=True)
@@ -69,15 +79,21 @@ def traced_metrics(trace: Trace) -> TracedMetrics:
     return TracedMetrics(whole, damaged, tuple(unattributed))
 
 
-def fetch_trace(source: TraceSource, execution_id: str) -> Trace | None:
-    """``source.get_trace(execution_id)``, checked to be a trace source and a Trace."""
+def fetch_trace(
+    source: TraceSource, execution_id: str, window: TimeWindow | None = None
+) -> Trace | None:
+    """``source.get_trace(execution_id)``, with ``window=`` when the source takes one,
+    checked to be a trace source and a Trace."""
     get_trace = getattr(source, "get_trace", None)
     if not callable(get_trace):
         raise TraceReadError(
             f"{source!r} is not a trace source: pass InMemoryTraceSource, OTLPFileTraceSource, "
             "JaegerTraceSource, TempoTraceSource or anything with get_trace(trace_id)"
         )
-    trace = get_trace(execution_id)
+    if window is not None and _takes_window(get_trace):
+        trace = get_trace(execution_id, window=window)
+    else:
+        trace = get_trace(execution_id)
     if trace is not None and not isinstance(trace, Trace):
         raise TraceReadError(f"{source!r}.get_trace returned {type(trace).__name__}, not a Trace")
     return trace
