@@ -242,6 +242,9 @@ class Reconciliation:
     warnings: tuple[str, ...] = ()
     #: Metrics only the trace holds whose events a limit cut: not recoverable from it.
     unreadable_in_trace: tuple[str, ...] = ()
+    #: The back-end said the trace it returned is not all of it (Tempo's PARTIAL):
+    #: what is missing in it may only be missing from this answer.
+    trace_partial: bool = False
     #: The finished run as its trace records it, when the database lacks that record
     #: (its final write failed): recover() writes it, with its assertion results.
     run_missing_in_db: RunRecord | None = None
@@ -301,6 +304,8 @@ class Reconciliation:
             counts += ", run record missing in db"
         if self.unreadable_in_trace:
             counts += f", {len(self.unreadable_in_trace)} unreadable in trace"
+        if self.trace_partial:
+            counts += "; PARTIAL trace: the back-end returned only part of it"
         verdict = "" if self.unfinished else (": ok" if self.ok else ": NOT OK")
         hint = (
             "; recover() writes the missing ones back"
@@ -423,6 +428,7 @@ def reconcile(db: MetricDB, execution_id: str, source: TraceSource) -> Reconcili
         missing_in_trace=sorted((m for i, m in stored.items() if i not in traced), key=_order),
         mismatched=sorted(mismatched, key=lambda x: _order(x.db)),
         trace_origin=trace.origin,
+        trace_partial=trace.partial,
         db_count=len(stored),
         warnings=(*trace.warnings, *traced.problems),
         unreadable_in_trace=tuple(

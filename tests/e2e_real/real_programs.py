@@ -254,10 +254,18 @@ def collector_env(jaeger: Jaeger, tempo: Jaeger, trace_file: Path) -> dict[str, 
 
 
 def start_collector(
-    binary: Path, jaeger: Jaeger, tempo: Jaeger, workdir: Path, name: str = "collector"
+    binary: Path,
+    jaeger: Jaeger,
+    tempo: Jaeger,
+    workdir: Path,
+    name: str = "collector",
+    overrides: Mapping[str, str] | None = None,
 ) -> Collector:
+    """The collector on otel-collector.yaml; ``overrides`` are ``--set`` on top of it
+    (``{"exporters::file/traces::compression": "zstd"}``)."""
     env = collector_env(jaeger, tempo, workdir / "traces" / "dqx-traces.jsonl")
     argv = [str(binary), "--config", str(COLLECTOR_CONFIG)]
+    argv += [f"--set={key}={value}" for key, value in (overrides or {}).items()]
     program = Program(name, argv, env, workdir / f"{name}.log")
     health = f"http://{env['DQX_COLLECTOR_HEALTH_ENDPOINT']}/"
     program.start(_http_ok(health))

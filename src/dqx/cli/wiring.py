@@ -141,7 +141,7 @@ TRACE_SOURCES: tuple[TraceSourceKind, ...] = (
         "--trace-file",
         "trace_file",
         "Read the trace from OTLP JSON-lines files (the collector's file exporter): "
-        "a file (rotated and gzipped siblings included), a directory or a glob.",
+        "a file (rotated siblings included; gzip and zstd read), a directory or a glob.",
         _otlp_files,
         fallback_rank=0,
         metavar=None,

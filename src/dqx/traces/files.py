@@ -2,8 +2,14 @@
 
 One ``TracesData`` document a line. A path may be a file (its rotated siblings are read
 too: ``traces-2024-01-02T15-04-05.000.jsonl`` as the Collector rotates,
-``traces.jsonl.1`` as logrotate does, either gzipped), a directory (every file in it) or
-a glob pattern. Gzip is recognised by its magic bytes, whatever the file is called.
+``traces.jsonl.1`` as logrotate does, gzipped or compressed with zstd), a directory
+(every file in it) or a glob pattern. What a file holds is recognised by its first
+bytes, whatever it is called:
+
+* gzip or zstd over the whole file (logrotate's compression): lines inside;
+* the Collector's own ``compression: zstd``: no lines but one record per export, a
+  4-byte big-endian length then a zstd frame of the JSON document; its
+  ``format: proto`` writes the same records with protobuf inside, compressed or not.
 """
 
 from __future__ import annotations
@@ -11,11 +17,12 @@ from __future__ import annotations
 import base64
 import glob
 import gzip
+import io
 import json
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from dqx.common import TraceReadError
 from dqx.traces.model import JSON_DECODER, Trace, TraceSpan, normalize_trace_id
@@ -24,6 +31,11 @@ from dqx.traces.otlp_json import spans_from_otlp_json
 __all__ = ["OTLPFileTraceSource"]
 
 _GZIP_MAGIC = b"\x1f\x8b"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+# A TracesData message starts with field 1 (resource_spans), length-delimited.
+_PROTO_START = b"\x0a"
+#: A record longer than this is taken as a sign the file is not one of records.
+_MOST_RECORD_BYTES = 1 << 30
 _GLOB_CHARS = frozenset("*?[")
 
 PathArg = str | os.PathLike[str]
@@ -34,14 +46,14 @@ def _rotated_siblings(path: Path) -> list[Path]:
     if not path.parent.is_dir():
         return []
     name = path.name
-    base = Path(name.removesuffix(".gz"))  # traces.jsonl.gz rotates like traces.jsonl
+    base = Path(_uncompressed(name))  # traces.jsonl.gz rotates like traces.jsonl
     stem, suffix = base.stem, base.suffix
     siblings = []
     for candidate in path.parent.iterdir():
         other = candidate.name
         if other == name or not candidate.is_file():
             continue
-        plain = other.removesuffix(".gz")
+        plain = _uncompressed(other)
         collector = plain.startswith(f"{stem}-") and plain.endswith(suffix)
         logrotate = plain.startswith(f"{base.name}.")
         if collector or logrotate:
@@ -49,12 +61,71 @@ def _rotated_siblings(path: Path) -> list[Path]:
     return sorted(siblings)
 
 
-def _open(path: Path) -> IO[str]:
-    with path.open("rb") as probe:
-        magic = probe.read(2)
-    if magic == _GZIP_MAGIC:
+def _uncompressed(name: str) -> str:
+    return name.removesuffix(".gz").removesuffix(".zst")
+
+
+def _open(path: Path, head: bytes) -> IO[str]:
+    """A file of lines, plain or compressed whole."""
+    if head.startswith(_GZIP_MAGIC):
         return gzip.open(path, "rt", encoding="utf-8")
+    if head.startswith(_ZSTD_MAGIC):
+        import zstandard
+
+        # read_across_frames: logrotate and zstd(1) may append several frames.
+        raw = zstandard.ZstdDecompressor().stream_reader(path.open("rb"), read_across_frames=True)
+        return io.TextIOWrapper(raw, encoding="utf-8")
     return path.open("r", encoding="utf-8")
+
+
+def _is_records(head: bytes) -> bool:
+    """Whether a file starts as the Collector's length-prefixed records do."""
+    if len(head) < 5:
+        return False
+    size = int.from_bytes(head[:4], "big")
+    return 0 < size < _MOST_RECORD_BYTES and (head[4:8] == _ZSTD_MAGIC or head[4:5] == _PROTO_START)
+
+
+def _records(handle: IO[bytes], path: Path) -> Iterator[tuple[int, bytes]]:
+    """Each record's payload, decompressed, with its number."""
+    number = 0
+    while size_bytes := handle.read(4):
+        number += 1
+        size = int.from_bytes(size_bytes, "big")
+        payload = handle.read(size)
+        if len(size_bytes) < 4 or len(payload) < size:
+            # The collector is still writing this record: the next lookup reads it.
+            return
+        if payload.startswith(_ZSTD_MAGIC):
+            payload = _unzstd(payload, f"{path}, record {number}")
+        yield number, payload
+
+
+def _unzstd(frame: bytes, where: str) -> bytes:
+    import zstandard
+
+    try:
+        # A frame may not say its size (a streaming writer's): read it as a stream.
+        return zstandard.ZstdDecompressor().decompressobj().decompress(frame)
+    except zstandard.ZstdError as exc:
+        raise TraceReadError(f"{where}: not a zstd frame: {exc}") from exc
+
+
+def _document(payload: bytes, where: str) -> Any:
+    """The TracesData a record holds, JSON or protobuf, as a JSON-mapped document."""
+    if payload.lstrip()[:1] == b"{":
+        try:
+            return JSON_DECODER.decode(payload.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise TraceReadError(f"{where}: not a record of OTLP JSON: {exc}") from exc
+    from google.protobuf.json_format import MessageToDict
+    from google.protobuf.message import DecodeError
+    from opentelemetry.proto.trace.v1.trace_pb2 import TracesData
+
+    try:
+        return MessageToDict(TracesData.FromString(payload))
+    except DecodeError as exc:
+        raise TraceReadError(f"{where}: not a record of OTLP protobuf: {exc}") from exc
 
 
 class OTLPFileTraceSource:
@@ -94,33 +165,45 @@ class OTLPFileTraceSource:
             )
         return list(found)
 
-    def _lines(self, path: Path) -> Iterator[tuple[int, str]]:
+    def _documents(self, path: Path, trace_id: str) -> Iterator[tuple[str, Any]]:
+        """The documents of ``path`` that mention ``trace_id``, with where each is.
+
+        Only those are parsed: files hold every run, and the id is written in hex
+        (OTLP/JSON), base64 (protobuf JSON) or as its bytes (protobuf) in any span.
+        """
+        raw = bytes.fromhex(trace_id)
+        needles = (trace_id, trace_id.upper(), base64.b64encode(raw).decode("ascii"))
         try:
-            with _open(path) as handle:
-                yield from enumerate(handle, start=1)
+            with path.open("rb") as handle:
+                head = handle.read(8)
+                if _is_records(head):
+                    handle.seek(0)
+                    byte_needles = (*(n.encode() for n in needles), raw)
+                    for number, payload in _records(handle, path):
+                        if any(needle in payload for needle in byte_needles):
+                            where = f"{path}, record {number}"
+                            yield where, _document(payload, where)
+                    return
+            with _open(path, head) as lines:
+                for number, line in enumerate(lines, start=1):
+                    if any(needle in line for needle in needles):
+                        yield f"{path}:{number}", _line_document(line, f"{path}:{number}")
         except (OSError, EOFError, UnicodeDecodeError) as exc:
             raise TraceReadError(f"cannot read trace file {path}: {exc}") from exc
 
     def get_trace(self, trace_id: str) -> Trace | None:
         trace_id = normalize_trace_id(trace_id)
-        # Only lines mentioning the id are parsed: files hold every run, and the id
-        # is written in hex (OTLP/JSON) or base64 (protobuf JSON) inside any span of it.
-        needles = (
-            trace_id,
-            trace_id.upper(),
-            base64.b64encode(bytes.fromhex(trace_id)).decode("ascii"),
-        )
         files = self.files()
         spans: list[TraceSpan] = []
         for path in files:
-            for number, line in self._lines(path):
-                if not any(needle in line for needle in needles):
-                    continue
-                where = f"{path}:{number}"
-                try:
-                    document = JSON_DECODER.decode(line)
-                except json.JSONDecodeError as exc:
-                    raise TraceReadError(f"{where}: not a line of OTLP JSON: {exc}") from exc
+            for where, document in self._documents(path, trace_id):
                 spans.extend(spans_from_otlp_json(document, where=where))
         trace = Trace.of(trace_id, spans, origin=", ".join(str(p) for p in files))
         return trace if trace.spans else None
+
+
+def _line_document(line: str, where: str) -> Any:
+    try:
+        return JSON_DECODER.decode(line)
+    except json.JSONDecodeError as exc:
+        raise TraceReadError(f"{where}: not a line of OTLP JSON: {exc}") from exc

@@ -5,7 +5,10 @@ Each source asks the current API first and falls back to the older one:
 * Jaeger: ``/api/v3/traces/{id}`` (OTLP JSON under ``"result"``, hex ids), then v1
   ``/api/traces/{id}`` (``data[].spans[]`` with events as ``logs``).
 * Tempo: ``/api/v2/traces/{id}`` (``{"trace": TracesData}`` in protobuf JSON: base64
-  ids, enums by name), then ``/api/traces/{id}`` (top level ``batches``).
+  ids, enums by name), then ``/api/traces/{id}`` (top level ``batches``). A v2 answer
+  with ``"status": "PARTIAL"`` gives a trace marked :attr:`~Trace.partial`.
+
+Redirects (a proxy in front of the back-end) are followed.
 
 Given a :class:`~dqx.traces.model.TimeWindow`, every lookup by id carries it, as each
 API takes it: Jaeger api_v3 ``start_time``/``end_time`` (RFC 3339), v1 ``start``/``end``
@@ -39,7 +42,18 @@ __all__ = ["JaegerTraceSource", "TempoTraceSource"]
 
 DEFAULT_TIMEOUT = 10.0
 
-Parser = Callable[[Any, str], tuple[list[TraceSpan], tuple[str, ...]]]
+
+@dataclass(frozen=True)
+class _Parsed:
+    """What one API's answer held: spans, what it said about them, whether it said the
+    trace is incomplete."""
+
+    spans: list[TraceSpan]
+    warnings: tuple[str, ...] = ()
+    partial: bool = False
+
+
+Parser = Callable[[Any, str], _Parsed]
 #: The query parameters that say a time window, as one API takes them.
 WindowParams = Callable[[TimeWindow], dict[str, str]]
 
@@ -78,10 +92,9 @@ class _Endpoint:
 @dataclass(frozen=True)
 class _Answer:
     url: str
-    spans: list[TraceSpan] | None = None  # None: this API had nothing to say
+    parsed: _Parsed | None = None  # None: this API had nothing to say
     not_found: bool = False
     problem: str | None = None
-    warnings: tuple[str, ...] = ()
 
 
 def _json_documents(text: str, where: str) -> list[Any]:
@@ -104,7 +117,7 @@ def _json_documents(text: str, where: str) -> list[Any]:
     return documents
 
 
-def _parse_jaeger_v3(text: str, where: str) -> tuple[list[TraceSpan], tuple[str, ...]]:
+def _parse_jaeger_v3(text: str, where: str) -> _Parsed:
     spans: list[TraceSpan] = []
     for document in _json_documents(text, where):
         if isinstance(document, Mapping) and "error" in document and "result" not in document:
@@ -112,10 +125,10 @@ def _parse_jaeger_v3(text: str, where: str) -> tuple[list[TraceSpan], tuple[str,
         # The gRPC gateway wraps each TracesData in "result"; early v3 versions did not.
         body = document.get("result", document) if isinstance(document, Mapping) else document
         spans.extend(spans_from_otlp_json(body, where=where))
-    return spans, ()
+    return _Parsed(spans)
 
 
-def _parse_jaeger_v1(text: str, where: str) -> tuple[list[TraceSpan], tuple[str, ...]]:
+def _parse_jaeger_v1(text: str, where: str) -> _Parsed:
     spans: list[TraceSpan] = []
     warnings: list[str] = []
     for document in _json_documents(text, where):
@@ -124,12 +137,13 @@ def _parse_jaeger_v1(text: str, where: str) -> tuple[list[TraceSpan], tuple[str,
         spans.extend(spans_from_jaeger_v1(document, where=where))
         for trace in document.get("data") or ():
             warnings.extend(str(w) for w in trace.get("warnings") or ())
-    return spans, tuple(warnings)
+    return _Parsed(spans, tuple(warnings))
 
 
-def _parse_tempo_v2(text: str, where: str) -> tuple[list[TraceSpan], tuple[str, ...]]:
+def _parse_tempo_v2(text: str, where: str) -> _Parsed:
     spans: list[TraceSpan] = []
     warnings: list[str] = []
+    partial = False
     for document in _json_documents(text, where):
         if not isinstance(document, Mapping) or "trace" not in document:
             raise TraceReadError(
@@ -141,16 +155,19 @@ def _parse_tempo_v2(text: str, where: str) -> tuple[list[TraceSpan], tuple[str, 
             spans.extend(spans_from_otlp_json(trace, where=where))
         status = document.get("status")
         if status and status != "COMPLETE":
+            # Tempo stopped short (a limit on the trace's size, a querier timeout): the
+            # spans returned are some of the trace's, not all.
+            partial = True
             message = document.get("message") or ""
             warnings.append(f"Tempo returned a {status} trace{': ' + message if message else ''}")
-    return spans, tuple(warnings)
+    return _Parsed(spans, tuple(warnings), partial)
 
 
-def _parse_tempo_v1(text: str, where: str) -> tuple[list[TraceSpan], tuple[str, ...]]:
+def _parse_tempo_v1(text: str, where: str) -> _Parsed:
     spans: list[TraceSpan] = []
     for document in _json_documents(text, where):
         spans.extend(spans_from_otlp_json(document, where=where))
-    return spans, ()
+    return _Parsed(spans)
 
 
 class _HTTPTraceSource:
@@ -198,7 +215,14 @@ class _HTTPTraceSource:
         url = self._base_url + endpoint.path.format(trace_id=trace_id)
         if window is not None:
             url = str(httpx.URL(url, params=endpoint.window(window)))
-        kwargs: dict[str, Any] = {"headers": self._headers, "timeout": self._timeout}
+        # A proxy in front of the back-end may answer with a redirect (to a path prefix,
+        # to https): followed, as a browser would. httpx drops credentials it was given
+        # when a redirect leaves their origin.
+        kwargs: dict[str, Any] = {
+            "headers": self._headers,
+            "timeout": self._timeout,
+            "follow_redirects": True,
+        }
         if self._auth is not None:
             kwargs["auth"] = self._auth
         try:
@@ -225,11 +249,12 @@ class _HTTPTraceSource:
         if status != 200:
             body = response.text.strip().replace("\n", " ")[:200]
             return _Answer(url, problem=f"HTTP {status} for GET {url}: {body}")
+        url = str(response.url)  # where the answer came from, redirects followed
         try:
-            spans, warnings = endpoint.parse(response.text, f"{endpoint.label} GET {url}")
+            parsed = endpoint.parse(response.text, f"{endpoint.label} GET {url}")
         except TraceReadError as exc:
             return _Answer(url, problem=str(exc))
-        return _Answer(url, spans=spans, warnings=warnings)
+        return _Answer(url, parsed=parsed)
 
     def get_trace(self, trace_id: str, *, window: TimeWindow | None = None) -> Trace | None:
         """The trace from the first API that has it; ``None`` when every API says 404.
@@ -245,9 +270,13 @@ class _HTTPTraceSource:
             for endpoint in self._endpoints:
                 answer = self._ask(client, endpoint, trace_id, window)
                 answers.append(answer)
-                if answer.spans is not None:
+                if (parsed := answer.parsed) is not None:
                     trace = Trace.of(
-                        trace_id, answer.spans, origin=answer.url, warnings=answer.warnings
+                        trace_id,
+                        parsed.spans,
+                        origin=answer.url,
+                        warnings=parsed.warnings,
+                        partial=parsed.partial,
                     )
                     if trace.spans:
                         return trace

@@ -158,6 +158,8 @@ class Trace:
     origin: str = ""
     #: What the back-end said about completeness (Tempo's PARTIAL), duplicates dropped.
     warnings: tuple[str, ...] = ()
+    #: The back-end said it could not return every span (Tempo's status PARTIAL).
+    partial: bool = False
 
     @classmethod
     def of(
@@ -167,6 +169,7 @@ class Trace:
         *,
         origin: str = "",
         warnings: Iterable[str] = (),
+        partial: bool = False,
     ) -> Trace:
         """Keep the spans of ``trace_id``, each span id once, in start order."""
         trace_id = normalize_trace_id(trace_id)
@@ -175,7 +178,7 @@ class Trace:
             if span.trace_id == trace_id:
                 seen.setdefault(span.span_id, span)
         ordered = sorted(seen.values(), key=lambda s: (s.start_time_unix_nano, s.span_id))
-        return cls(trace_id, tuple(ordered), origin, tuple(warnings))
+        return cls(trace_id, tuple(ordered), origin, tuple(warnings), partial)
 
     @property
     def root(self) -> TraceSpan | None:
