@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from dqx import telemetry
 from dqx.alerts import AlertPlugin
 from dqx.alerts.delivery import AlertDeliveryError, post_webhook
 
@@ -145,6 +146,7 @@ def _dqx(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProc
     )
 
 
+@pytest.mark.slow
 def test_no_planted_secret_appears_in_any_output_or_alert_of_any_command(
     tmp_path: Path, receiver: Receiver, db_url: tuple[str, str | None]
 ) -> None:
@@ -259,6 +261,7 @@ def test_no_planted_secret_appears_in_any_output_or_alert_of_any_command(
     assert outputs["run, malformed --alert"].returncode == 2
 
 
+@pytest.mark.slow
 def test_trace_links_without_credentials_are_left_whole(tmp_path: Path, receiver: Receiver) -> None:
     host = receiver.base_url
     (tmp_path / "checks.py").write_text(CHECKS)
@@ -306,3 +309,14 @@ def test_library_alerts_log_and_raise_without_the_webhook_address(
     assert "attempt 1/4 failed" in logged
     assert [t for t in texts for secret in SECRETS.values() if secret in t] == []
     assert refused.value.url == gone  # the caller still has the address itself
+
+
+def test_a_collector_url_with_credentials_is_reported_without_its_password() -> None:
+    secret = SECRETS["env otlp password"]
+    provider = telemetry.configure(
+        exporter="otlp", endpoint=f"http://otel:{secret}@127.0.0.1:9", set_global=False
+    )
+    status = telemetry.export_status(provider)
+    assert status is not None and secret not in status.destination + repr(status)
+    assert status.destination == "http://otel:***@127.0.0.1:9"
+    provider.shutdown()

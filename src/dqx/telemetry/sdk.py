@@ -25,6 +25,7 @@ from opentelemetry.sdk.trace.export import (
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 from dqx.common import DQXError
+from dqx.redaction import redact
 from dqx.traces.otlp_file import OTLPJsonFileSpanExporter
 
 __all__ = ["ExportStatus", "Exporter", "configure", "export_status"]
@@ -173,7 +174,8 @@ def _destination(exporter: str, endpoint: str | None, path: str | os.PathLike[st
     if exporter == "file":
         return os.fspath(path)
     if exporter == "otlp":
-        return endpoint or "the OTEL_EXPORTER_OTLP_* endpoint"
+        # Shown in messages: a collector URL may carry user:password@.
+        return redact(endpoint) if endpoint else "the OTEL_EXPORTER_OTLP_* endpoint"
     return exporter
 
 
