@@ -29,7 +29,7 @@ from dqx.cli.history import history_command
 from dqx.cli.metrics import metrics_command
 from dqx.cli.output import stderr
 from dqx.cli.reconcile import reconcile_command
-from dqx.cli.redacting import RedactingFilter, Secrets, install
+from dqx.cli.redacting import RedactingFormatter, Secrets, install
 from dqx.cli.report import report_command
 from dqx.cli.run import run_command
 from dqx.cli.runs import runs_command
@@ -56,7 +56,7 @@ def _setup_logging(verbosity: int, secrets: Secrets) -> None:
     )
     # Redacted before rich lays the message out: a secret folded over two lines would
     # pass the redacting stream.
-    handler.addFilter(RedactingFilter(secrets))
+    handler.setFormatter(RedactingFormatter(secrets))
     logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
 
 

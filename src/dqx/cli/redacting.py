@@ -6,7 +6,7 @@ flags, the environment and ``dqx.toml``) and passes every byte it writes through
 :func:`~dqx.redaction.redact` with them: stdout and stderr are replaced by
 :class:`RedactingStream` for the invocation, so tables, JSON, CSV, messages, click's
 own errors and anything a library prints are covered; log records are redacted by
-:class:`RedactingFilter` before the handler lays them out, and messages by
+:class:`RedactingFormatter` before the handler lays them out, and messages by
 :func:`~dqx.cli.output.say`, so that rich never folds a secret over two lines where
 the stream could no longer recognise it.
 """
@@ -27,7 +27,7 @@ from dqx.redaction import redact, url_secrets
 if TYPE_CHECKING:
     from dqx.config import Settings
 
-__all__ = ["RedactingFilter", "RedactingStream", "Secrets", "current", "install"]
+__all__ = ["RedactingFormatter", "RedactingStream", "Secrets", "current", "install"]
 
 _META_KEY = "dqx.secrets"
 # Settings whose whole address is the credential, not only their userinfo.
@@ -119,25 +119,19 @@ class RedactingStream(io.TextIOBase):
         self.flush()
 
 
-class RedactingFilter(logging.Filter):
-    """Redacts a record's message and exception text before any handler formats it."""
+class RedactingFormatter(logging.Formatter):
+    """Formats a record as ``%(message)s`` (its exception included) and redacts the text.
+
+    A formatter, not a filter: the record itself is shared with every other handler
+    (an application's, a test's), which must see it as it was logged.
+    """
 
     def __init__(self, secrets: Secrets) -> None:
-        super().__init__()
+        super().__init__("%(message)s")
         self._secrets = secrets
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:
-            # A record whose arguments do not fit its format: show the format alone.
-            message = str(record.msg)
-        record.msg, record.args = self._secrets(message), ()
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
-            record.exc_text = self._secrets(record.exc_text)
-        return True
+    def format(self, record: logging.LogRecord) -> str:
+        return self._secrets(super().format(record))
 
 
 def install(ctx: click.Context) -> Secrets:
