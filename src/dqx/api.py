@@ -38,6 +38,7 @@ from dqx.history import RECOMPUTE, History, Recompute, read_history
 from dqx.plan import Plan, declare, index_sources, make_plan
 from dqx.plugins import Plugin, check_plugins, run_plugins
 from dqx.records import AssertionRecord, MetricStore, RunRecord, RunStatus, Statement, SuiteResult
+from dqx.runlog import run_logger
 from dqx.telemetry.tracing import get_tracer, start_run_span
 from dqx.values import RunValues
 
@@ -165,7 +166,8 @@ class VerificationSuite:
         tracer = get_tracer(self._tracer_provider)
         attributes = run_attributes(self._execution_id, self._name, key)
         with start_run_span(tracer, self._execution_id, attributes) as root:
-            run_log = logging.LoggerAdapter(log, {"execution_id": self._execution_id})
+            # Redacting, as every record dqx emits: a plugin's error may quote a URL.
+            run_log = run_logger(log, self._execution_id)
             started = _utcnow()
             sampled = bool(root.get_span_context().trace_flags.sampled) and root.is_recording()
             progress = Progress()

@@ -12,6 +12,7 @@ with errors that quote the request.
 
 from __future__ import annotations
 
+import datetime as dt
 import http.server
 import json
 import logging
@@ -29,9 +30,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from dqx import telemetry
+from dqx import Context, MetricProvider, ResultKey, VerificationSuite, check, telemetry
 from dqx.alerts import AlertPlugin
 from dqx.alerts.delivery import AlertDeliveryError, post_webhook
+from dqx.datasource import DuckRelationDataSource
+from dqx.orm.repositories import InMemoryMetricDB
 
 DQX = Path(sys.executable).with_name("dqx")
 
@@ -320,3 +323,27 @@ def test_a_collector_url_with_credentials_is_reported_without_its_password() -> 
     assert status is not None and secret not in status.destination + repr(status)
     assert status.destination == "http://otel:***@127.0.0.1:9"
     provider.shutdown()
+
+
+def test_every_record_a_run_logs_is_redacted_a_plugins_error_included(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    key = SECRETS["flag slack key"]
+
+    class Poster:
+        def after_run(self, result: object) -> None:
+            raise RuntimeError(f"could not post to https://hooks.slack.com/services/T1/B2/{key}")
+
+    @check(name="Rows")
+    def rows(mp: MetricProvider, ctx: Context) -> None:
+        ctx.assert_that(mp.num_rows()).where(name="some").is_gt(0)
+
+    caplog.set_level(logging.INFO, logger="dqx")
+    suite = VerificationSuite([rows], InMemoryMetricDB(), "Rows", plugins=[Poster()])
+    table = pa.table({"x": [1.0]})
+    suite.run([DuckRelationDataSource.from_arrow(table, "orders")], ResultKey(dt.date(2024, 1, 2)))
+    shown = "\n".join(
+        logging.Formatter().format(r) for r in caplog.records if r.name.startswith("dqx")
+    )
+    assert "plugin" in shown and "hooks.slack.com/services/***" in shown
+    assert key not in shown

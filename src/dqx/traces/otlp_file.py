@@ -7,7 +7,6 @@ trace and span ids as hex strings (not protobuf JSON's base64), enums as integer
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from collections.abc import Sequence
@@ -16,6 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
+from dqx.runlog import get_logger
+
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
 
@@ -23,7 +24,7 @@ __all__ = ["OTLPJsonFileSpanExporter", "spans_to_otlp_json"]
 
 _ID_FIELDS = ("traceId", "spanId", "parentSpanId")
 
-log = logging.getLogger(__name__)
+log = get_logger(__name__)
 
 
 def _hex_ids(node: Any) -> None:
