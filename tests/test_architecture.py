@@ -52,6 +52,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "dqx.events",
             "dqx.telemetry",
             "dqx.telemetry.sdk",
+            "dqx.telemetry.metering",
             "dqx.traces.otlp_json",
             "dqx.traces.jaeger_json",
             "dqx.traces.memory",
@@ -67,6 +68,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "dqx.orm.migrations.versions.r0001_initial",
             "dqx.orm.migrations.versions.r0002_run_outcome",
             "dqx.orm.migrations.versions.r0003_statements",
+            "dqx.orm.migrations.versions.r0004_history_inputs",
         },
     ),
     (

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any
 
+from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Span, Status, StatusCode, TracerProvider
 
 from dqx.checks import Check, Context, check
@@ -39,6 +40,7 @@ from dqx.plan import Plan, declare, index_sources, make_plan
 from dqx.plugins import Plugin, check_plugins, run_plugins
 from dqx.records import AssertionRecord, MetricStore, RunRecord, RunStatus, Statement, SuiteResult
 from dqx.runlog import run_logger
+from dqx.telemetry.metering import get_meter, record_run
 from dqx.telemetry.tracing import get_tracer, start_run_span
 from dqx.values import RunValues
 
@@ -59,8 +61,10 @@ class VerificationSuite:
     :class:`~dqx.records.MetricStore`. ``recompute="missing"`` (the default) reuses
     lagged values history already holds; ``"always"`` recomputes them from a
     date-partitioned source. ``plugins`` are called once after each finished run with
-    its :class:`SuiteResult` (see :mod:`dqx.plugins`). A suite without checks can be
-    built, not run.
+    its :class:`SuiteResult` (see :mod:`dqx.plugins`). ``meter_provider``, like
+    ``tracer_provider``, defaults to the global one (a no-op until the application
+    installs an SDK); each finished run records its metrics there
+    (:mod:`dqx.telemetry.metering`). A suite without checks can be built, not run.
     """
 
     def __init__(
@@ -72,6 +76,7 @@ class VerificationSuite:
         plugins: Sequence[Plugin] = (),
         *,
         recompute: Recompute = "missing",
+        meter_provider: MeterProvider | None = None,
     ) -> None:
         if not isinstance(name, str) or not name.strip():
             raise DefinitionError(f"a suite needs a non-empty name, got {name!r}")
@@ -88,6 +93,7 @@ class VerificationSuite:
         self._db = db
         self._name = name
         self._tracer_provider = tracer_provider
+        self._meter_provider = meter_provider
         self._recompute: Recompute = recompute
         self._execution_id = new_execution_id()
         self._result: SuiteResult | None = None
@@ -261,6 +267,7 @@ class VerificationSuite:
             counts["FAILURE"],
             counts["ERROR"],
         )
+        self._measure(result, root, run_log)
         if enable_plugins:
             run_plugins(self._plugins, result, get_tracer(self._tracer_provider), run_log)
         if result.persist_error:
@@ -270,6 +277,14 @@ class VerificationSuite:
             )
         if record_error is not None:
             raise self._persist_failure(result, "its run record", str(record_error))
+
+    def _measure(self, result: SuiteResult, root: Span, run_log: RunLog) -> None:
+        try:
+            record_run(get_meter(self._meter_provider), result, root)
+        except Exception as exc:
+            # Metrics are a view of the run, like a plugin: one that breaks must not
+            # turn a judged run into an error.
+            run_log.warning("could not record the metrics of run %s: %s", result.execution_id, exc)
 
     def _interrupted(
         self,

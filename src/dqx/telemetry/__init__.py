@@ -2,12 +2,15 @@
 
 * :mod:`dqx.telemetry.tracing`: the API-only run tracing library code uses
   (:func:`get_tracer`, :func:`start_run_span`, :func:`record_error`, :func:`emit_events`).
-* :mod:`dqx.telemetry.sdk`: :func:`configure`, the exporters and :func:`export_status`,
-  for applications, the CLI and tests.
+* :mod:`dqx.telemetry.metering`: the API-only metrics each run records
+  (``dqx.metric.value``, ``dqx.assertions``, run duration and rows scanned).
+* :mod:`dqx.telemetry.sdk`: :func:`configure`, the exporters, :func:`export_status` and
+  :func:`meter_provider`, for applications, the CLI and tests.
 * :mod:`dqx.links`: :func:`trace_url` and :class:`TraceLinks`, no OpenTelemetry at all.
 
-``from dqx import telemetry`` offers all of them; the SDK module loads on first use of
-one of its names, so importing the tracing helpers never loads ``opentelemetry.sdk``.
+``from dqx import telemetry`` offers the tracing, SDK and link helpers; the SDK module
+loads on first use of one of its names, so importing the tracing helpers never loads
+``opentelemetry.sdk``.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from dqx.telemetry.tracing import (
 )
 
 if TYPE_CHECKING:
-    from dqx.telemetry.sdk import Exporter, ExportStatus, configure, export_status
+    from dqx.telemetry.sdk import Exporter, ExportStatus, configure, export_status, meter_provider
 
 __all__ = [
     "EVENTS_PER_SPAN",
@@ -35,12 +38,13 @@ __all__ = [
     "emit_events",
     "export_status",
     "get_tracer",
+    "meter_provider",
     "record_error",
     "start_run_span",
     "trace_url",
 ]
 
-_FROM_SDK = frozenset({"ExportStatus", "Exporter", "configure", "export_status"})
+_FROM_SDK = frozenset({"ExportStatus", "Exporter", "configure", "export_status", "meter_provider"})
 
 
 def __getattr__(name: str) -> Any:

@@ -10,9 +10,16 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Sequence
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
+from opentelemetry import metrics as metrics_api
 from opentelemetry import trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.metrics.export import (
+    ConsoleMetricExporter,
+    MetricExporter,
+    PeriodicExportingMetricReader,
+)
 from opentelemetry.sdk.resources import OTELResourceDetector, Resource
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import (
@@ -26,9 +33,9 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 from dqx.common import DQXError
 from dqx.redaction import redact
-from dqx.traces.otlp_file import OTLPJsonFileSpanExporter
+from dqx.traces.otlp_file import OTLPJsonFileMetricExporter, OTLPJsonFileSpanExporter
 
-__all__ = ["ExportStatus", "Exporter", "configure", "export_status"]
+__all__ = ["ExportStatus", "Exporter", "configure", "export_status", "meter_provider"]
 
 Exporter = Literal["otlp", "file", "console", "none"]
 
@@ -42,6 +49,8 @@ def configure(
     path: str | os.PathLike[str] = "dqx-traces.jsonl",
     endpoint: str | None = None,
     set_global: bool = True,
+    *,
+    metrics: bool = False,
 ) -> TracerProvider:
     """Build an SDK tracer provider exporting dqx's traces, and install it globally.
 
@@ -60,14 +69,28 @@ def configure(
     :func:`export_status` says whether every span was delivered. With ``set_global``
     the provider becomes the process's global one; OpenTelemetry allows that once, so
     a second global install raises :class:`DQXError` instead of being ignored.
+
+    With ``metrics`` an SDK meter provider is built too, exporting to the same place
+    (``file``: the same file, one MetricsData document a line), read from the returned
+    provider with :func:`meter_provider` and passed as
+    ``VerificationSuite(..., meter_provider=...)``; with ``set_global`` it becomes the
+    global meter provider. The returned provider's ``shutdown()`` and
+    ``force_flush()`` then flush both signals. Metrics are collected every
+    ``OTEL_METRIC_EXPORT_INTERVAL`` milliseconds (60 s by default) and at shutdown;
+    exemplars follow ``OTEL_METRICS_EXEMPLAR_FILTER`` (``trace_based`` by default:
+    a point recorded in a sampled run carries the run's trace id).
     """
     if exporter not in get_args(Exporter):
         raise DQXError(f"unknown exporter {exporter!r}; use 'otlp', 'file', 'console' or 'none'")
     resource = _resource(service_name)
+    meters = _meter_provider(exporter, endpoint, path, resource) if metrics else None
     if exporter == "none":
         # Recording spans nobody exports would mark runs as traced when no trace exists.
-        return _installed(TracerProvider(resource=resource, sampler=ALWAYS_OFF), set_global)
-    provider = TracerProvider(resource=resource)
+        provider: TracerProvider = _TracerAndMeterProvider(
+            meters, resource=resource, sampler=ALWAYS_OFF
+        )
+        return _installed(provider, set_global)
+    provider = _TracerAndMeterProvider(meters, resource=resource)
     status = ExportStatus(_destination(exporter, endpoint, path))
     observed = _ObservedExporter(_span_exporter(exporter, endpoint, path), status)
     setattr(provider, _EXPORT_STATUS, status)
@@ -98,18 +121,77 @@ def _span_exporter(
 
 
 def _installed(provider: TracerProvider, set_global: bool) -> TracerProvider:
-    if set_global:
-        trace.set_tracer_provider(provider)
-        if trace.get_tracer_provider() is not provider:
-            # The API logs and ignores a second install; a silent no-op would send
-            # this provider's spans nowhere while the caller believes otherwise.
+    if not set_global:
+        return provider
+    trace.set_tracer_provider(provider)
+    if trace.get_tracer_provider() is not provider:
+        # The API logs and ignores a second install; a silent no-op would send
+        # this provider's spans nowhere while the caller believes otherwise.
+        provider.shutdown()
+        raise DQXError(
+            "a global tracer provider is already installed; call "
+            "configure(..., set_global=False) and pass the provider to "
+            "VerificationSuite(..., tracer_provider=provider)"
+        )
+    meters = meter_provider(provider)
+    if meters is not None:
+        metrics_api.set_meter_provider(meters)
+        if metrics_api.get_meter_provider() is not meters:
             provider.shutdown()
             raise DQXError(
-                "a global tracer provider is already installed; call "
-                "configure(..., set_global=False) and pass the provider to "
-                "VerificationSuite(..., tracer_provider=provider)"
+                "a global meter provider is already installed (the tracer provider was "
+                "installed and is now shut down); call configure(..., set_global=False) "
+                "and pass meter_provider(provider) as VerificationSuite(..., meter_provider=...)"
             )
     return provider
+
+
+class _TracerAndMeterProvider(TracerProvider):
+    """A tracer provider that owns the meter provider :func:`configure` built beside
+    it, so one ``shutdown()`` or ``force_flush()`` delivers both signals."""
+
+    def __init__(self, meters: MeterProvider | None, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.dqx_meter_provider = meters
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        flushed = super().force_flush(timeout_millis)
+        if self.dqx_meter_provider is not None:
+            flushed = self.dqx_meter_provider.force_flush(timeout_millis) and flushed
+        return flushed
+
+    def shutdown(self) -> None:
+        super().shutdown()
+        if self.dqx_meter_provider is not None:
+            self.dqx_meter_provider.shutdown()
+
+
+def meter_provider(provider: object) -> MeterProvider | None:
+    """The meter provider :func:`configure` built with ``metrics=True`` beside
+    ``provider``; None for any other provider."""
+    meters = getattr(provider, "dqx_meter_provider", None)
+    return meters if isinstance(meters, MeterProvider) else None
+
+
+def _meter_provider(
+    exporter: Exporter, endpoint: str | None, path: str | os.PathLike[str], resource: Resource
+) -> MeterProvider:
+    if exporter == "none":
+        return MeterProvider(resource=resource)
+    reader = PeriodicExportingMetricReader(_metric_exporter(exporter, endpoint, path))
+    return MeterProvider(resource=resource, metric_readers=[reader])
+
+
+def _metric_exporter(
+    exporter: Exporter, endpoint: str | None, path: str | os.PathLike[str]
+) -> MetricExporter:
+    match exporter:
+        case "otlp":
+            return _otlp_metric_exporter(endpoint)
+        case "file":
+            return OTLPJsonFileMetricExporter(path)
+        case _:
+            return ConsoleMetricExporter()
 
 
 class ExportStatus:
@@ -206,27 +288,56 @@ class _ObservedExporter(SpanExporter):
         self._wrapped.shutdown()
 
 
-def _otlp_exporter(endpoint: str | None) -> SpanExporter:
-    # Only the chosen protocol's exporter is imported: each brings its own transport
-    # (grpcio, requests), and a run needs one.
+def _otlp_protocol(signal: str) -> str:
     protocol = (
-        os.environ.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL")
+        os.environ.get(f"OTEL_EXPORTER_OTLP_{signal}_PROTOCOL")
         or os.environ.get("OTEL_EXPORTER_OTLP_PROTOCOL")
         or "http/protobuf"
     )
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
-            OTLPSpanExporter as GrpcExporter,
-        )
-
-        return GrpcExporter(endpoint=endpoint) if endpoint else GrpcExporter()
-    if protocol != "http/protobuf":
+    if protocol not in ("grpc", "http/protobuf"):
         # OpenTelemetry Python has no http/json exporter: sending protobuf to a
         # receiver told to expect JSON would fail on every export, so say so now.
         raise DQXError(
             f"unsupported OTLP protocol {protocol!r} (from OTEL_EXPORTER_OTLP_PROTOCOL); "
             "use grpc or http/protobuf"
         )
+    return protocol
+
+
+def _signal_url(endpoint: str, path: str) -> str:
+    """An OTLP/HTTP base URL, or another signal's full URL, made the URL of ``path``."""
+    base = endpoint.rstrip("/")
+    for known in ("/v1/traces", "/v1/metrics"):
+        base = base.removesuffix(known)
+    return base + path
+
+
+def _otlp_metric_exporter(endpoint: str | None) -> MetricExporter:
+    if _otlp_protocol("METRICS") == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
+            OTLPMetricExporter as GrpcMetricExporter,
+        )
+
+        return GrpcMetricExporter(endpoint=endpoint) if endpoint else GrpcMetricExporter()
+    from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
+        OTLPMetricExporter as HttpMetricExporter,
+    )
+
+    if endpoint:
+        return HttpMetricExporter(endpoint=_signal_url(endpoint, "/v1/metrics"))
+    return HttpMetricExporter()
+
+
+def _otlp_exporter(endpoint: str | None) -> SpanExporter:
+    # Only the chosen protocol's exporter is imported: each brings its own transport
+    # (grpcio, requests), and a run needs one.
+    protocol = _otlp_protocol("TRACES")
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
+            OTLPSpanExporter as GrpcExporter,
+        )
+
+        return GrpcExporter(endpoint=endpoint) if endpoint else GrpcExporter()
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
         OTLPSpanExporter as HttpExporter,
     )

@@ -40,6 +40,7 @@ __all__ = [
     "attribute_limits",
     "emit_events",
     "get_tracer",
+    "package_version",
     "record_error",
     "start_run_span",
 ]
@@ -95,7 +96,8 @@ def _count(value: object) -> int | None:
         return None
 
 
-def _package_version() -> str:
+def package_version() -> str:
+    """dqx's version, as its tracer and meter name it."""
     try:
         return version("dqx")
     except PackageNotFoundError:
@@ -105,7 +107,7 @@ def _package_version() -> str:
 def get_tracer(provider: TracerProvider | None = None) -> Tracer:
     """dqx's tracer from ``provider``, else from the global provider as it is now."""
     source = provider if provider is not None else trace.get_tracer_provider()
-    return source.get_tracer("dqx", _package_version())
+    return source.get_tracer("dqx", package_version())
 
 
 class _ForcedTraceIdGenerator:

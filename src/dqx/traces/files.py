@@ -1,9 +1,11 @@
 """Reading a trace from OTLP JSON-lines files, as the Collector's ``file`` exporter writes.
 
-One ``TracesData`` document a line. A path may be a file (its rotated siblings are read
-too: ``traces-2024-01-02T15-04-05.000.jsonl`` as the Collector rotates,
-``traces.jsonl.1`` as logrotate does, gzipped or compressed with zstd), a directory
-(every file in it) or a glob pattern. What a file holds is recognised by its first
+One ``TracesData`` document a line; a file the Collector's exporter (or dqx's, with
+metrics on) also writes metrics or logs to holds ``MetricsData`` and ``LogsData`` lines
+between them, which are skipped (an exemplar names the run's trace id too). A path may
+be a file (its rotated siblings are read too: ``traces-2024-01-02T15-04-05.000.jsonl``
+as the Collector rotates, ``traces.jsonl.1`` as logrotate does, gzipped or compressed
+with zstd), a directory (every file in it) or a glob pattern. What a file holds is recognised by its first
 bytes, whatever it is called:
 
 * gzip or zstd over the whole file (logrotate's compression): lines inside;
@@ -197,9 +199,17 @@ class OTLPFileTraceSource:
         spans: list[TraceSpan] = []
         for path in files:
             for where, document in self._documents(path, trace_id):
-                spans.extend(spans_from_otlp_json(document, where=where))
+                if not _other_signal(document):
+                    spans.extend(spans_from_otlp_json(document, where=where))
         trace = Trace.of(trace_id, spans, origin=", ".join(str(p) for p in files))
         return trace if trace.spans else None
+
+
+def _other_signal(document: Any) -> bool:
+    """Whether a document holds metrics or logs, not spans."""
+    return isinstance(document, dict) and (
+        "resourceMetrics" in document or "resourceLogs" in document
+    )
 
 
 def _line_document(line: str, where: str) -> Any:
