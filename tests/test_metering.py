@@ -22,7 +22,9 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from click.testing import CliRunner
 from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
     ExportMetricsServiceRequest,
 )
@@ -39,6 +41,7 @@ from dqx import (
     metrics_by_execution_id,
     telemetry,
 )
+from dqx.cli import main
 from dqx.datasource import DuckRelationDataSource
 from dqx.orm.repositories import MetricDB
 from dqx.traces import OTLPFileTraceSource
@@ -339,6 +342,7 @@ import datetime as dt, sys
 import pyarrow as pa
 from opentelemetry import metrics
 from dqx import ResultKey, VerificationSuite, check, telemetry
+from dqx.cli import main
 from dqx.datasource import DuckRelationDataSource
 from dqx.orm.repositories import InMemoryMetricDB
 
@@ -375,3 +379,50 @@ def test_configure_with_metrics_installs_the_global_meter_provider_runs_use(
     documents = [json.loads(line) for line in path.read_text().splitlines()]
     [metrics] = [d for d in documents if "resourceMetrics" in d]
     assert _exemplar_trace_ids(metrics)["dqx.metric.value"] == {execution_id}
+
+
+def test_dqx_run_over_otlp_sends_the_run_metrics_to_the_collector_too(
+    receiver: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for variable in [v for v in os.environ if v.startswith(("OTEL_", "DQX_"))]:
+        monkeypatch.delenv(variable)
+    (tmp_path / "checks.py").write_text(
+        "from dqx import check\n\n"
+        "@check(name='Rows', severity='P2')\n"
+        "def rows(mp, ctx):\n"
+        "    ctx.assert_that(mp.num_rows()).where(name='rows').is_gt(0)\n"
+    )
+    pq.write_table(pa.table({"x": [1, 2, 3]}), tmp_path / "t.parquet")
+    endpoint = f"http://127.0.0.1:{receiver.server_address[1]}"
+    monkeypatch.chdir(tmp_path)
+    flags = ["--db", f"sqlite:///{tmp_path / 'dqx.db'}", "--otlp-endpoint", endpoint]
+    outcome = CliRunner().invoke(
+        main,
+        [
+            "run",
+            "checks.py",
+            "--data",
+            "t=t.parquet",
+            "--date",
+            "2024-05-06",
+            "--format",
+            "json",
+            *flags,
+        ],
+    )
+    assert outcome.exit_code == 0, outcome.output
+    execution_id = json.loads(outcome.stdout)["execution_id"]
+    received: list[tuple[str, bytes]] = receiver.received  # type: ignore[attr-defined]
+    [body] = [body for path, body in received if path == "/v1/metrics"]
+    request = ExportMetricsServiceRequest.FromString(body)
+    values = {
+        metric.name: [
+            (point.as_double, {e.trace_id.hex() for e in point.exemplars})
+            for point in metric.gauge.data_points
+        ]
+        for resource in request.resource_metrics
+        for scope in resource.scope_metrics
+        for metric in scope.metrics
+        if metric.name == "dqx.metric.value"
+    }
+    assert values == {"dqx.metric.value": [(3.0, {execution_id})]}

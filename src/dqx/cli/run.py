@@ -23,6 +23,7 @@ from dqx.cli.wiring import (
     TRACE_SOURCES,
     check_trace_file,
     load,
+    meter_provider,
     open_db,
     trace_links,
     tracer_provider,
@@ -313,6 +314,7 @@ def _run_suite(
                 tracer_provider=provider,
                 plugins=plugins,
                 recompute="always" if recompute else "missing",
+                meter_provider=meter_provider(provider),
             )
         with progress, dqx_errors():
             try:

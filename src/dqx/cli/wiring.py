@@ -23,6 +23,7 @@ from dqx.common import DQXError
 from dqx.config import KEYS, Settings, load_settings
 
 if TYPE_CHECKING:
+    from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
 
     from dqx.links import TraceLinks
@@ -37,6 +38,7 @@ __all__ = [
     "check_trace_file",
     "configured_sources",
     "load",
+    "meter_provider",
     "open_db",
     "open_run",
     "reading_flags",
@@ -253,6 +255,16 @@ def reading_flags() -> str:
 
 # -- the run's own trace ------------------------------------------------------------------
 
+
+def meter_provider(provider: SDKTracerProvider | None) -> MeterProvider | None:
+    """The meter provider :func:`tracer_provider` built beside ``provider``, if any."""
+    if provider is None:
+        return None
+    from dqx import telemetry
+
+    return telemetry.meter_provider(provider)
+
+
 EXPORT_FAILED_NOTE = "export FAILED, see below"
 
 
@@ -278,7 +290,10 @@ def check_trace_file(settings: Settings) -> None:
 
 
 def tracer_provider(settings: Settings) -> tuple[SDKTracerProvider | None, str]:
-    """The provider a run exports through, and a note saying where its trace goes."""
+    """The provider a run exports through, and a note saying where its trace goes.
+
+    Over OTLP it also owns a meter provider (:func:`meter_provider`) sending the run's
+    metrics to the same collector; its ``shutdown()`` flushes both."""
     from dqx import telemetry
 
     rank = {"flag": 0}
@@ -300,8 +315,13 @@ def tracer_provider(settings: Settings) -> tuple[SDKTracerProvider | None, str]:
             # An endpoint from the environment is left to the exporter, which also
             # reads the per-signal variables and adds /v1/traces as the spec says.
             explicit = None if settings.origin["otlp_endpoint"].startswith("env") else endpoint
+            # The collector takes the run's metrics too; a trace file stays traces only.
             provider = telemetry.configure(
-                service_name="dqx", exporter="otlp", endpoint=explicit, set_global=False
+                service_name="dqx",
+                exporter="otlp",
+                endpoint=explicit,
+                set_global=False,
+                metrics=True,
             )
             return provider, f"exported over OTLP to {endpoint or 'the OTEL_* endpoint'}"
         if traces_exporter == "console":
