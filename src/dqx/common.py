@@ -375,6 +375,8 @@ class AssertionResult:
     tags: dict[str, str]
     execution_id: str
     bound: str = ""
+    #: The datasets the assertion's metrics read (lineage attaches it to each).
+    datasets: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "value", _readable(self.value))

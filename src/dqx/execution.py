@@ -243,6 +243,7 @@ def evaluate(
                     tags=key.tags,
                     execution_id=execution_id,
                     bound=assertion.comparison.describe(),
+                    datasets=tuple(sorted(assertion.expr.datasets())),
                 )
             )
         emit_events(tracer, "dqx.assertions", ASSERTION_EVENT, results, assertion_event)
