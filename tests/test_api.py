@@ -396,12 +396,15 @@ def test_an_extended_metric_names_the_dataset_of_its_base() -> None:
     values = {r.assertion: r.value for r in suite.collect_results()}
     assert values["s"] == Success((30.0 - 20.0) / 20.0)
     assert values["r"] == Success((3.0 - 1.0) / 1.0)
-    # A day back, the window reaches a day with no rows: no value, and it says why.
+    # A day back, the window reaches a day with no rows before any history: warm-up,
+    # SKIPPED, saying which day is not there yet.
     empty_day = (DAY - dt.timedelta(days=2)).isoformat()
     assert values["r, a day back"].failure() == (
-        f"day_over_day(average(price)): average(price): no rows for {empty_day} "
-        "in dataset 'returns'"
+        f"day_over_day(average(price)): average(price) on dataset 'returns' for {empty_day} "
+        "is not in history yet (no history of it yet; the dataset has no rows that day)"
     )
+    statuses = {r.assertion: r.status for r in suite.collect_results()}
+    assert statuses["r, a day back"] == "SKIPPED"
     stored = {
         (m.dataset, m.name, m.yyyy_mm_dd) for m in db.metrics_for_execution(suite.execution_id)
     }

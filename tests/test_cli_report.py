@@ -153,7 +153,7 @@ def test_run_only_failures_and_the_report_of_the_run(tmp_path: Path) -> None:
     assert shown.returncode == 0, shown.stderr
     assert "emails <set>" in shown.stdout and "25%" in shown.stdout
     assert "orders arrived" not in shown.stdout
-    assert "1 ok, 1 failed, 0 errors (the 1 ok not listed)" in shown.stdout
+    assert "1 ok, 1 failed, 0 errors, 0 skipped (the 1 ok not listed)" in shown.stdout
 
     as_json = dqx("run", "checks.py", *common, "--only-failures", "--format", "json", cwd=tmp_path)
     document = json.loads(as_json.stdout)

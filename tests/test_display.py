@@ -62,10 +62,11 @@ def test_runs_table_lists_each_run_with_counts() -> None:
     [row] = [line for line in rendered.splitlines() if suite.execution_id in line]
     cells = [cell.strip() for cell in row.split("│")[1:-1]]
     assert cells[1:3] == ["Shop", "2024-02-01"]
-    assert cells[4:9] == [
+    assert cells[4:10] == [
         "failed",
         "1",
         "1",
+        "0",
         "0",
         str(len(db.metrics_for_execution(suite.execution_id))),
     ]
@@ -140,6 +141,6 @@ def test_values_read_as_people_read_them_and_only_failures_can_be_listed() -> No
     [emails] = [line for line in shown.splitlines() if "emails set" in line]
     assert "25%" in emails and "< 5%" in emails
     assert "│ rows " not in shown and "amount" not in shown
-    assert "2 ok, 1 failed, 0 errors (the 2 ok not listed)" in shown
+    assert "2 ok, 1 failed, 0 errors, 0 skipped (the 2 ok not listed)" in shown
     everything = text(results_table(suite.collect_results()))
     assert "1,500" in everything and "1,851,750" in everything

@@ -38,7 +38,15 @@ from dqx.execution import Progress, analyze, evaluate, persist
 from dqx.history import RECOMPUTE, History, Recompute, read_history
 from dqx.plan import Plan, declare, index_sources, make_plan
 from dqx.plugins import Plugin, check_plugins, run_plugins
-from dqx.records import AssertionRecord, MetricStore, RunRecord, RunStatus, Statement, SuiteResult
+from dqx.records import (
+    AssertionRecord,
+    MetricStore,
+    RunRecord,
+    RunStatus,
+    Statement,
+    SuiteResult,
+    is_problem,
+)
 from dqx.runlog import run_logger
 from dqx.telemetry.metering import get_meter, record_run
 from dqx.telemetry.tracing import get_tracer, start_run_span
@@ -229,8 +237,9 @@ class VerificationSuite:
             tracer,
             suite=self._name,
             execution_id=self._execution_id,
+            requires=plan.requires,
         )
-        passed = all(r.status == "OK" for r in results)
+        passed = not any(is_problem(r.status) for r in results)
         status: RunStatus = (
             "persist_failed" if persist_error else ("passed" if passed else "failed")
         )
@@ -261,11 +270,12 @@ class VerificationSuite:
         self._result = result
         counts = result.counts()
         run_log.info(
-            "dqx run %s finished: %d ok, %d failed, %d errors",
+            "dqx run %s finished: %d ok, %d failed, %d errors, %d skipped",
             result.execution_id,
             counts["OK"],
             counts["FAILURE"],
             counts["ERROR"],
+            counts["SKIPPED"],
         )
         self._measure(result, root, run_log)
         if enable_plugins:

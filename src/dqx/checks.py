@@ -12,8 +12,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, overload
 
+from dqx.anomaly import DEFAULT_SENSITIVITY, DEFAULT_WINDOW, METHODS, min_window
 from dqx.common import DefinitionError, ResultKey, Severity, checked_text, validate_severity
-from dqx.evaluator import Comparison
+from dqx.evaluator import Anomaly, Comparison
 from dqx.provider import Const, Expr, MetricProvider, as_expr
 
 __all__ = [
@@ -96,6 +97,8 @@ class Assertion:
     severity: Severity
     expr: Expr
     comparison: Comparison
+    #: Assertions (by name) that must pass for this one to be judged; see ``where``.
+    requires: tuple[str, ...] = ()
 
 
 class Context:
@@ -152,7 +155,17 @@ class AssertionDraft:
         self._ctx = ctx
         self._expr = expr
 
-    def where(self, *, name: str, severity: str | None = None) -> AssertionReady:
+    def where(
+        self,
+        *,
+        name: str,
+        severity: str | None = None,
+        requires: str | Sequence[str] | None = None,
+    ) -> AssertionReady:
+        """Name the assertion; ``severity`` overrides the check's. ``requires`` names
+        assertions (of this check, or of another when the name is unique in the suite)
+        that must pass for this one to be judged: when one does not, this one is
+        SKIPPED, naming it, so a broken load pages once, not once per assertion."""
         if not isinstance(name, str) or not name.strip():
             raise DefinitionError(
                 f"assertion in check {self._ctx.check_name!r} needs a non-empty name, got {name!r}",
@@ -164,7 +177,9 @@ class AssertionDraft:
             chosen, where=f"assertion {name!r} in check {self._ctx.check_name!r}"
         )
         self._ctx._open.pop(id(self), None)
-        ready = AssertionReady(self._ctx, self._expr, name, checked)
+        ready = AssertionReady(
+            self._ctx, self._expr, name, checked, _requirements(requires, name, self._ctx)
+        )
         self._ctx._open[id(ready)] = ready
         return ready
 
@@ -182,16 +197,25 @@ class AssertionDraft:
 class AssertionReady:
     """A named assertion; each comparison declares it and returns nothing."""
 
-    def __init__(self, ctx: Context, expr: Expr, name: str, severity: Severity) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        expr: Expr,
+        name: str,
+        severity: Severity,
+        requires: tuple[str, ...] = (),
+    ) -> None:
         self._ctx = ctx
         self._expr = expr
         self._name = name
         self._severity = severity
+        self._requires = requires
 
     def _declare(self, comparison: Comparison) -> None:
         self._ctx._open.pop(id(self), None)
+        check = self._ctx._check
         self._ctx._add(
-            Assertion(self._ctx._check, self._name, self._severity, self._expr, comparison)
+            Assertion(check, self._name, self._severity, self._expr, comparison, self._requires)
         )
 
     def is_eq(self, other: Expr | float, tol: float = 1e-9) -> None:
@@ -232,6 +256,66 @@ class AssertionReady:
 
     def is_zero(self, tol: float = 1e-9) -> None:
         self._declare(Comparison("eq", (as_expr(0),), _tolerance(tol)))
+
+    def is_not_anomalous(
+        self,
+        window: int = DEFAULT_WINDOW,
+        method: str = "mad",
+        sensitivity: float = DEFAULT_SENSITIVITY,
+    ) -> None:
+        """The value lies within the band its own history over the ``window`` days
+        before the run's date expects (:mod:`dqx.anomaly`): ``method="mad"`` (median
+        and robust spread) or ``"seasonal"`` (the same, per weekday, for weekly
+        cycles). ``sensitivity`` is the band's half-width in robust standard
+        deviations: smaller flags more. Too little history is SKIPPED; days whose
+        baseline was marked bad are left out."""
+        where = f"assertion {self._name!r} in check {self._ctx.check_name!r}"
+        chosen = next((known for known in METHODS if known == method), None)
+        if chosen is None:
+            raise DefinitionError(
+                f"{where}: is_not_anomalous(method={method!r}); use one of "
+                f"{', '.join(map(repr, METHODS))}",
+                check=self._ctx.check_name,
+            )
+        shortest = min_window(chosen)
+        if isinstance(window, bool) or not isinstance(window, int) or window < shortest:
+            raise DefinitionError(
+                f"{where}: is_not_anomalous(window={window!r}) needs a whole number of days "
+                f">= {shortest} for method {chosen!r}",
+                check=self._ctx.check_name,
+            )
+        if (
+            isinstance(sensitivity, bool)
+            or not isinstance(sensitivity, int | float)
+            or not 0 < sensitivity < float("inf")
+        ):
+            raise DefinitionError(
+                f"{where}: is_not_anomalous(sensitivity={sensitivity!r}) needs a number > 0 "
+                "(the band's half-width in robust standard deviations)",
+                check=self._ctx.check_name,
+            )
+        self._declare(
+            Comparison("not_anomalous", (), anomaly=Anomaly(chosen, window, float(sensitivity)))
+        )
+
+
+def _requirements(requires: str | Sequence[str] | None, name: str, ctx: Context) -> tuple[str, ...]:
+    if requires is None:
+        return ()
+    names = (requires,) if isinstance(requires, str) else tuple(requires)
+    for required in names:
+        if not isinstance(required, str) or not required.strip():
+            raise DefinitionError(
+                f"assertion {name!r} in check {ctx.check_name!r}: requires= takes assertion "
+                f"names, got {requires!r}",
+                check=ctx.check_name,
+            )
+    if name in names:
+        raise DefinitionError(
+            f"assertion {name!r} in check {ctx.check_name!r} requires itself",
+            check=ctx.check_name,
+        )
+    return tuple(dict.fromkeys(names))
 
 
 def _tolerance(tol: object) -> float:

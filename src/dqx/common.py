@@ -57,7 +57,10 @@ __all__ = [
 
 Severity: TypeAlias = Literal["P0", "P1", "P2", "P3"]
 SEVERITIES: tuple[Severity, ...] = ("P0", "P1", "P2", "P3")
-AssertionStatus: TypeAlias = Literal["OK", "FAILURE", "ERROR"]
+#: ``OK``; ``FAILURE`` (the bound was violated); ``ERROR`` (broken: no number could be
+#: computed); ``SKIPPED`` (not evaluable yet or by rule: too little history, a
+#: prerequisite that did not pass; it never fails a run and never pages).
+AssertionStatus: TypeAlias = Literal["OK", "FAILURE", "ERROR", "SKIPPED"]
 Tags: TypeAlias = Mapping[str, str]
 
 #: Tags whose key starts with this are dqx's own: stored and returned with every
@@ -361,7 +364,9 @@ class AssertionResult:
     """The outcome of one assertion in one run.
 
     ``value`` is a ``returns`` Result as on :class:`SymbolInfo`; a Failure carries the
-    reason no number could be computed (status ERROR).
+    reason no number could be computed (status ERROR) or why the assertion was not
+    judged (status SKIPPED). An ``is_not_anomalous`` assertion also carries the band
+    its history expected (``band``: low, high) and its value's ``score`` against it.
     """
 
     yyyy_mm_dd: dt.date
@@ -375,6 +380,8 @@ class AssertionResult:
     tags: dict[str, str]
     execution_id: str
     bound: str = ""
+    band: tuple[float, float] | None = None
+    score: float | None = None
     #: The datasets the assertion's metrics read (lineage attaches it to each).
     datasets: tuple[str, ...] = ()
 
@@ -383,7 +390,7 @@ class AssertionResult:
 
     @property
     def message(self) -> str:
-        """The reason for an ERROR, empty otherwise."""
+        """The reason for an ERROR or a SKIPPED, empty otherwise."""
         match self.value:
             case Failure(reason):
                 return str(reason)

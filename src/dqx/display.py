@@ -29,8 +29,8 @@ __all__ = [
     "symbols_table",
 ]
 
-_STATUS_STYLE = {"OK": "green", "FAILURE": "bold red", "ERROR": "bold yellow"}
-_STATUS_ORDER = {"FAILURE": 0, "ERROR": 1, "OK": 2}
+_STATUS_STYLE = {"OK": "green", "FAILURE": "bold red", "ERROR": "bold yellow", "SKIPPED": "cyan"}
+_STATUS_ORDER = {"FAILURE": 0, "ERROR": 1, "SKIPPED": 2, "OK": 3}
 _RUN_STYLE: dict[RunStatus, str] = {
     "running": "cyan",
     "passed": "green",
@@ -44,9 +44,10 @@ _RUN_STYLE: dict[RunStatus, str] = {
 def results_table(
     results: Sequence[AssertionResult], *, title: str | None = None, only_failures: bool = False
 ) -> Table:
-    """One row per assertion, failures first, then errors, then passes (with
-    ``only_failures``, the passes are left out). Values are rounded for reading
-    (:mod:`dqx.humanize`); ``--format json`` and the store keep the exact float."""
+    """One row per assertion, failures first, then errors, then skipped ones (with the
+    reason), then passes (with ``only_failures``, the passes are left out). Values are
+    rounded for reading (:mod:`dqx.humanize`); ``--format json`` and the store keep the
+    exact float."""
     table = Table(title=title, title_justify="left", expand=False)
     table.add_column("status")
     table.add_column("sev")
@@ -62,7 +63,7 @@ def results_table(
     for result in ordered:
         if only_failures and result.status == "OK":
             continue
-        detail = result.message if result.status == "ERROR" else result.expression
+        detail = result.message if result.status in ("ERROR", "SKIPPED") else result.expression
         style = value_style(result.expression)
         # User text goes in as Text, never markup: "[order_id]" must print as written.
         table.add_row(
@@ -89,6 +90,8 @@ def summary_line(
     text.append(f"{counts['FAILURE']} failed", style="bold red" if counts["FAILURE"] else "")
     text.append(", ")
     text.append(f"{counts['ERROR']} errors", style="bold yellow" if counts["ERROR"] else "")
+    text.append(", ")
+    text.append(f"{counts['SKIPPED']} skipped", style="cyan" if counts["SKIPPED"] else "")
     if only_failures and counts["OK"]:
         text.append(f" (the {counts['OK']} ok not listed)")
     text.append(f"  execution id {execution_id}")
@@ -181,6 +184,7 @@ def runs_table(
     table.add_column("ok", justify="right")
     table.add_column("failed", justify="right")
     table.add_column("errors", justify="right")
+    table.add_column("skipped", justify="right")
     table.add_column("metrics", justify="right")
     table.add_column("traced")
     for run in runs:
@@ -195,6 +199,7 @@ def runs_table(
             Text(str(run.assertions_ok)),
             Text(str(run.assertions_failed), style="bold red" if run.assertions_failed else ""),
             Text(str(run.assertions_error), style="bold yellow" if run.assertions_error else ""),
+            Text(str(run.assertions_skipped), style="cyan" if run.assertions_skipped else ""),
             Text(str(run.metric_count)),
             Text(traced),
         )

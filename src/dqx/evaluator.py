@@ -2,7 +2,9 @@
 
 Arithmetic is plain IEEE float arithmetic: nothing is rounded. Anything that cannot
 give a number (a missing value, SQL NULL, NaN, division by zero) is a ``Failure``
-carrying the reason, which an assertion reports as ``ERROR``.
+carrying the reason, which an assertion reports as ``ERROR``; a reason that is a
+:class:`SkipReason` (history too short yet, a baseline marked bad) says the value is
+not available *yet or by rule*, and the assertion is ``SKIPPED`` instead.
 """
 
 from __future__ import annotations
@@ -15,24 +17,44 @@ from typing import Literal
 
 from returns.result import Failure, Result, Success
 
+from dqx.anomaly import DEFAULT_SENSITIVITY, DEFAULT_WINDOW, Band, Method, expected_band, min_points
 from dqx.common import AssertionStatus
 from dqx.kinds import AnySpec
 from dqx.provider import Abs, BinOp, Const, Expr, ExtendedSymbol, MetricSymbol, Neg
 from dqx.specs import MetricSpec
 
 __all__ = [
+    "Anomaly",
     "Comparison",
     "MetricKey",
+    "SkipReason",
     "Values",
+    "Verdict",
     "derive",
     "evaluate",
     "judge",
+    "status_of",
 ]
 
 #: (spec, dataset, date) of one value a run uses: stored, computed or derived.
 MetricKey = tuple[AnySpec, str, dt.date]
 #: Known values; ``Success(None)`` is SQL NULL, ``Failure`` says why there is none.
 Values = Mapping[MetricKey, Result[float | None, str]]
+
+
+class SkipReason(str):
+    """Why a value is not available yet or by rule (warm-up, a bad baseline): a reason
+    that makes an assertion ``SKIPPED``, not ``ERROR``. It stays one through
+    :func:`reword`."""
+
+
+def reword(reason: str, text: str) -> str:
+    """``text`` as the new reason, keeping a skip reason a skip reason."""
+    return SkipReason(text) if isinstance(reason, SkipReason) else text
+
+
+def status_of(reason: str) -> AssertionStatus:
+    return "SKIPPED" if isinstance(reason, SkipReason) else "ERROR"
 
 
 def _describe(spec: MetricSpec, dataset: str, day: dt.date) -> str:
@@ -72,7 +94,7 @@ def derive(symbol: ExtendedSymbol, key_date: dt.date, values: Values) -> Result[
             case Success(number):
                 points.append((day, number))
             case Failure(reason):
-                return Failure(f"{symbol.name}: {reason}")
+                return Failure(reword(reason, f"{symbol.name}: {reason}"))
     match symbol.spec.combine(points):
         case Failure(reason):
             return Failure(f"{symbol.name} on dataset {dataset!r}: {reason}")
@@ -104,6 +126,14 @@ def evaluate(expr: Expr, key_date: dt.date, values: Values) -> Result[float, str
             match left_value, right_value:
                 case Success(a), Success(b):
                     return _arithmetic(op, a, b, expr)
+                case Failure(left_reason), Failure(right_reason):
+                    # Something broken outweighs something not available yet.
+                    skipped = isinstance(left_reason, SkipReason)
+                    return (
+                        right_value
+                        if skipped and not isinstance(right_reason, SkipReason)
+                        else left_value
+                    )
                 case Failure(_), _:
                     return left_value
                 case _:
@@ -120,25 +150,49 @@ def _arithmetic(op: str, a: float, b: float, expr: BinOp) -> Result[float, str]:
     return Success(result)
 
 
-Operator = Literal["eq", "neq", "gt", "geq", "lt", "leq", "between"]
+Operator = Literal["eq", "neq", "gt", "geq", "lt", "leq", "between", "not_anomalous"]
 _SYMBOLS = {"eq": "==", "neq": "!=", "gt": ">", "geq": ">=", "lt": "<", "leq": "<="}
 
 
 @dataclass(frozen=True)
+class Anomaly:
+    """``is_not_anomalous``: today's value within the band ``window`` days of history
+    expect (:mod:`dqx.anomaly`)."""
+
+    method: Method = "mad"
+    window: int = DEFAULT_WINDOW
+    sensitivity: float = DEFAULT_SENSITIVITY
+
+    def describe(self) -> str:
+        return f"{self.method} over {self.window} days, sensitivity {self.sensitivity:g}"
+
+
+@dataclass(frozen=True)
 class Comparison:
-    """What an assertion promises about its value: an operator and its bounds."""
+    """What an assertion promises about its value: an operator and its bounds, or, for
+    ``not_anomalous``, the band its history expects."""
 
     op: Operator
     bounds: tuple[Expr, ...]
     tol: float = 0.0
+    anomaly: Anomaly | None = None
 
     def describe(self) -> str:
+        if self.anomaly is not None:
+            return f"not anomalous ({self.anomaly.describe()})"
         if self.op == "between":
             return f"between {self.bounds[0]} and {self.bounds[1]}"
         text = f"{_SYMBOLS[self.op]} {self.bounds[0]}"
         if self.op in ("eq", "neq") and self.tol:
             text += f" ± {self.tol:g}"
         return text
+
+    def reads(self, expr: Expr) -> tuple[Expr, ...]:
+        """Every expression judging ``expr`` reads besides ``expr`` itself: the bounds,
+        or ``expr`` on each day of the anomaly window."""
+        if self.anomaly is not None:
+            return tuple(expr.shifted(days) for days in range(1, self.anomaly.window + 1))
+        return self.bounds
 
     def holds(self, value: float, bounds: Sequence[float]) -> bool:
         match self.op:
@@ -156,22 +210,76 @@ class Comparison:
                 return value <= bounds[0]
             case "between":
                 return bounds[0] <= value <= bounds[1]
+        raise ValueError(f"{self.op} has no fixed bounds")
 
 
-def judge(
-    expr: Expr, comparison: Comparison, key_date: dt.date, values: Values
-) -> tuple[AssertionStatus, Result[float, str]]:
-    """Evaluate an assertion: OK, FAILURE (bound violated) or ERROR (no number)."""
+@dataclass(frozen=True)
+class Verdict:
+    """One assertion judged: its status and value; the bound as judged (an anomaly
+    assertion's band, in numbers) and, for anomalies, the band and the score."""
+
+    status: AssertionStatus
+    value: Result[float, str]
+    bound: str
+    band: tuple[float, float] | None = None
+    score: float | None = None
+
+
+def judge(expr: Expr, comparison: Comparison, key_date: dt.date, values: Values) -> Verdict:
+    """Evaluate an assertion: OK, FAILURE (bound violated), ERROR (no number) or
+    SKIPPED (not available yet or by rule)."""
     value = evaluate(expr, key_date, values)
     match value:
-        case Failure(_):
-            return "ERROR", value
+        case Failure(reason):
+            return Verdict(status_of(reason), value, comparison.describe())
     number = value.unwrap()
+    if comparison.anomaly is not None:
+        return _judge_anomaly(expr, comparison.anomaly, number, key_date, values)
     bounds: list[float] = []
     for bound in comparison.bounds:
         match evaluate(bound, key_date, values):
             case Success(b):
                 bounds.append(b)
             case Failure(reason):
-                return "ERROR", Failure(f"bound {bound}: {reason}")
-    return ("OK" if comparison.holds(number, bounds) else "FAILURE"), value
+                failure = Failure(reword(reason, f"bound {bound}: {reason}"))
+                return Verdict(status_of(reason), failure, comparison.describe())
+    status: AssertionStatus = "OK" if comparison.holds(number, bounds) else "FAILURE"
+    return Verdict(status, value, comparison.describe())
+
+
+def _judge_anomaly(
+    expr: Expr, anomaly: Anomaly, number: float, key_date: dt.date, values: Values
+) -> Verdict:
+    """Today's value against the band of the days before it; days without a value
+    (not in history yet, a baseline marked bad, a gap) are left out."""
+    points: list[tuple[dt.date, float]] = []
+    missing: list[str] = []
+    for days in range(1, anomaly.window + 1):
+        match evaluate(expr.shifted(days), key_date, values):
+            case Success(past):
+                points.append((key_date - dt.timedelta(days=days), past))
+            case Failure(reason):
+                missing.append(reason)
+    needed = min_points(anomaly.method, anomaly.window)
+    band = expected_band(anomaly.method, points, key_date, anomaly.sensitivity)
+    if len(points) < needed or not isinstance(band, Band):
+        why = (
+            f"is_not_anomalous needs {needed} of the {anomaly.window} days before "
+            f"{key_date.isoformat()} in history, and has {len(points)}"
+            if len(points) < needed
+            else f"is_not_anomalous ({anomaly.method}) has no band: {band}"
+        )
+        broken = [reason for reason in missing if not isinstance(reason, SkipReason)]
+        if broken:
+            return Verdict(
+                "ERROR", Failure(f"{why}; {broken[0]}"), f"not anomalous ({anomaly.describe()})"
+            )
+        first = f"; {missing[0]}" if missing else ""
+        return Verdict(
+            "SKIPPED", Failure(SkipReason(f"{why}{first}")), f"not anomalous ({anomaly.describe()})"
+        )
+    score = band.score(number)
+    how = f"{anomaly.method} over {len(points)} days, score {score:.3g}"
+    shown = f"between {band.low!r} and {band.high!r} ({how}, limit {anomaly.sensitivity:g})"
+    status: AssertionStatus = "OK" if band.holds(number) else "FAILURE"
+    return Verdict(status, Success(number), shown, (band.low, band.high), score)

@@ -86,6 +86,10 @@ _FORMAT_VERSION = 2
 #: A longer name is carried clipped: the metric's kind and parameters say it whole.
 _NAME_SHOWN = 256
 _RUN_MESSAGE = "dqx.run.message"
+#: An is_not_anomalous assertion's expected band and its value's score.
+_BAND_LOW = "dqx.assertion.band.low"
+_BAND_HIGH = "dqx.assertion.band.high"
+_SCORE = "dqx.assertion.score"
 
 
 def run_attributes(
@@ -122,6 +126,7 @@ def outcome_attributes(result: SuiteResult) -> dict[str, Any]:
         "dqx.assertion.ok": counts["OK"],
         "dqx.assertion.failure": counts["FAILURE"],
         "dqx.assertion.error": counts["ERROR"],
+        "dqx.assertion.skipped": counts["SKIPPED"],
         "dqx.suite.passed": result.passed,
         "dqx.run.status": result.status,
     }
@@ -183,6 +188,10 @@ def assertion_event(result: AssertionResult, *, max_length: int | None = None) -
     event["dqx.assertion.status"] = result.status
     if number is not None:
         event["dqx.assertion.value"] = number
+    if result.band is not None:
+        event[_BAND_LOW], event[_BAND_HIGH] = result.band
+    if result.score is not None:
+        event[_SCORE] = result.score
     return event
 
 
@@ -403,6 +412,7 @@ def run_from_root(
         assertions_ok=int(attributes.get("dqx.assertion.ok", 0)),
         assertions_failed=int(attributes.get("dqx.assertion.failure", 0)),
         assertions_error=int(attributes.get("dqx.assertion.error", 0)),
+        assertions_skipped=int(attributes.get("dqx.assertion.skipped", 0)),
         trace_exported=True,
         message=str(attributes[_RUN_MESSAGE]) if attributes.get(_RUN_MESSAGE) else None,
     )
@@ -428,6 +438,11 @@ def assertion_from_event(attributes: Mapping[str, Any], *, where: str) -> Assert
         return f"{text}… [cut in the trace]" if problem and text is not None else text
 
     value = attributes.get("dqx.assertion.value")
+
+    def number(key: str) -> float | None:
+        found = attributes.get(key)
+        return None if found is None or isinstance(found, bool) else float(found)
+
     return AssertionRecord(
         check=str(text_of("dqx.check.name")),
         assertion=str(text_of("dqx.assertion.name")),
@@ -437,4 +452,7 @@ def assertion_from_event(attributes: Mapping[str, Any], *, where: str) -> Assert
         message=text_of("dqx.assertion.message", required=False) or None,
         expression=str(text_of("dqx.assertion.expression")),
         bound=text_of("dqx.assertion.bound", required=False) or "",
+        band_low=number(_BAND_LOW),
+        band_high=number(_BAND_HIGH),
+        score=number(_SCORE),
     )

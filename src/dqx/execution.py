@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.trace import Span, Status, StatusCode, Tracer
-from returns.result import Failure
+from returns.result import Failure, Success
 
 from dqx.analyzer import Analyzer, Computed
 from dqx.checks import Assertion
@@ -34,8 +34,9 @@ from dqx.events import (
 )
 from dqx.history import History
 from dqx.plan import Plan
+from dqx.prerequisites import settle
 from dqx.records import Metric, MetricStore, Statement
-from dqx.specs import MetricSpec
+from dqx.specs import MetricSpec, NumRows
 from dqx.telemetry.attributes import cut_by_limits
 from dqx.telemetry.tracing import attribute_limits, emit_events, record_error
 
@@ -83,18 +84,36 @@ def analyze(
             if (spec, dataset, day) in history.found:
                 continue
             if day != key_date and not source.partitioned:
+                skip = history.unavailable(spec, dataset, day)
                 values[(spec, dataset, day)] = Failure(
-                    _no_history(spec, dataset, day, plan.key, history)
+                    skip or _no_history(spec, dataset, day, plan.key, history)
                 )
                 continue
             to_compute.append((spec, day))
         if to_compute:
             progress.stage = f"analyzing dataset {dataset!r}"
-            computed, ran = _analyze_dataset(source, to_compute, tracer, run_log)
-            # Only what was asked: the engine also counts rows whether asked or not.
-            values.update(((spec, dataset, day), computed[(spec, day)]) for spec, day in to_compute)
+            # A lagged day before the metric's history begins is counted too: with no
+            # rows it is data not there yet (warm-up), not a day of zeros.
+            early = {d for s, d in to_compute if history.before_history(s, dataset, d)}
+            counts = [(NumRows(), d) for d in sorted(early) if (NumRows(), d) not in to_compute]
+            computed, ran = _analyze_dataset(source, [*to_compute, *counts], tracer, run_log)
+            empty = {d for d in early if _no_rows(computed.get((NumRows(), d)))}
+            for spec, day in to_compute:
+                # Only what was asked: the engine also counts rows whether asked or not.
+                value = computed[(spec, day)]
+                if day in empty and history.before_history(spec, dataset, day):
+                    why = "; the dataset has no rows that day"
+                    value = Failure(history.unavailable(spec, dataset, day, why) or "")
+                values[(spec, dataset, day)] = value
             statements.extend(ran)
     return values, statements
+
+
+def _no_rows(count: Computed | None) -> bool:
+    match count:
+        case Success(rows):
+            return bool(rows == 0)
+    return False
 
 
 def _no_history(
@@ -223,13 +242,17 @@ def evaluate(
     *,
     suite: str,
     execution_id: str,
+    requires: Sequence[tuple[int, ...]] = (),
 ) -> list[AssertionResult]:
-    """Judge every assertion on the run's values; one event per result."""
+    """Judge every assertion on the run's values, then skip those whose prerequisite
+    (``requires``, by position, or an empty dataset's volume assertion) did not pass;
+    one event per result."""
     results: list[AssertionResult] = []
     attributes: dict[str, Any] = {"dqx.assertion.count": len(assertions)}
     with tracer.start_as_current_span(EVALUATE_SPAN, attributes=attributes):
-        for assertion in assertions:
-            status, value = judge(assertion.expr, assertion.comparison, key.yyyy_mm_dd, values)
+        judged = [judge(a.expr, a.comparison, key.yyyy_mm_dd, values) for a in assertions]
+        verdicts = settle(assertions, requires, judged, key.yyyy_mm_dd, values)
+        for assertion, verdict in zip(assertions, verdicts, strict=True):
             results.append(
                 AssertionResult(
                     yyyy_mm_dd=key.yyyy_mm_dd,
@@ -237,12 +260,14 @@ def evaluate(
                     check=assertion.check.name,
                     assertion=assertion.name,
                     severity=assertion.severity,
-                    status=status,
-                    value=value,
+                    status=verdict.status,
+                    value=verdict.value,
                     expression=str(assertion.expr),
                     tags=key.tags,
                     execution_id=execution_id,
-                    bound=assertion.comparison.describe(),
+                    bound=verdict.bound,
+                    band=verdict.band,
+                    score=verdict.score,
                     datasets=tuple(sorted(assertion.expr.datasets())),
                 )
             )

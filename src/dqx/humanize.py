@@ -120,10 +120,12 @@ class Bound:
     low: float
     high: float | None = None
     tolerance: str | None = None
+    #: What follows the numbers in brackets: how an anomaly band was found.
+    note: str | None = None
 
 
 _NUMBER = r"(-?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?|-?inf|nan)"
-_BETWEEN = re.compile(rf"^between {_NUMBER} and {_NUMBER}$")
+_BETWEEN = re.compile(rf"^between {_NUMBER} and {_NUMBER}(?: \((.+)\))?$")
 _COMPARE = re.compile(rf"^(>=|<=|==|!=|>|<) {_NUMBER}(?: ± (\S+))?$")
 
 
@@ -131,7 +133,7 @@ def parse_bound(bound: str) -> Bound | None:
     """The numbers of a bound as ``describe()`` writes it; None when the bound is an
     expression of metrics (``< average(price, lag=1) * 2``)."""
     if match := _BETWEEN.match(bound.strip()):
-        return Bound("between", float(match.group(1)), float(match.group(2)))
+        return Bound("between", float(match.group(1)), float(match.group(2)), note=match.group(3))
     if match := _COMPARE.match(bound.strip()):
         return Bound(match.group(1), float(match.group(2)), tolerance=match.group(3))
     return None
@@ -144,7 +146,9 @@ def format_bound(bound: str, style: ValueStyle = "number") -> str:
     if parsed is None:
         return bound
     if parsed.op == "between":
-        return f"between {format_value(parsed.low, style)} and {format_value(parsed.high, style)}"
+        note = f" ({parsed.note})" if parsed.note else ""
+        low, high = format_value(parsed.low, style), format_value(parsed.high, style)
+        return f"between {low} and {high}{note}"
     tolerance = f" ± {parsed.tolerance}" if parsed.tolerance else ""
     return f"{parsed.op} {format_value(parsed.low, style)}{tolerance}"
 

@@ -11,18 +11,17 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import functools
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 
 from dqx.analyzer import validate_specs
 from dqx.checks import Assertion, Check, Context
 from dqx.common import DefinitionError, DQXError, ResultKey, checked_text
 from dqx.datasource import DataSource
-from dqx.evaluator import Comparison
 from dqx.provider import ExtendedSymbol, MetricProvider, MetricSymbol
 from dqx.specs import MetricSpec
 
-__all__ = ["Plan", "declare", "index_sources", "make_plan"]
+__all__ = ["Plan", "declare", "index_sources", "make_plan", "resolve_requirements"]
 
 Leaf = MetricSymbol | ExtendedSymbol
 
@@ -37,6 +36,8 @@ class Plan:
     needs: Mapping[str, frozenset[tuple[MetricSpec, dt.date]]]
     #: Every extended metric, once per (spec, dataset, lag), datasets resolved.
     extended: tuple[ExtendedSymbol, ...]
+    #: Per assertion (by position), the positions of the assertions it requires.
+    requires: tuple[tuple[int, ...], ...] = ()
 
 
 def index_sources(datasources: Iterable[DataSource]) -> dict[str, DataSource]:
@@ -56,10 +57,9 @@ def index_sources(datasources: Iterable[DataSource]) -> dict[str, DataSource]:
     return sources
 
 
-def declare(
-    checks: Sequence[Check], key: ResultKey, sources: Mapping[str, DataSource]
-) -> list[Assertion]:
-    """Every assertion of every check, each metric resolved to its dataset."""
+def declare(checks: Sequence[Check], key: ResultKey, sources: Collection[str]) -> list[Assertion]:
+    """Every assertion of every check, each metric resolved to its dataset (one of the
+    names in ``sources``: the run's data sources, or a past run's datasets)."""
     assertions: list[Assertion] = []
     for item in checks:
         for dataset in item.datasets or ():
@@ -69,17 +69,12 @@ def declare(
                 _resolve_dataset, check=item, sources=sources, assertion=assertion.name
             )
             comparison = assertion.comparison
+            bounds = tuple(bound.map_leaves(resolve) for bound in comparison.bounds)
             assertions.append(
-                Assertion(
-                    assertion.check,
-                    assertion.name,
-                    assertion.severity,
-                    assertion.expr.map_leaves(resolve),
-                    Comparison(
-                        comparison.op,
-                        tuple(bound.map_leaves(resolve) for bound in comparison.bounds),
-                        comparison.tol,
-                    ),
+                replace(
+                    assertion,
+                    expr=assertion.expr.map_leaves(resolve),
+                    comparison=replace(comparison, bounds=bounds),
                 )
             )
     return assertions
@@ -118,23 +113,35 @@ def _call(item: Check, key: ResultKey) -> list[Assertion]:
 
 
 def make_plan(
-    assertions: Sequence[Assertion], key: ResultKey, sources: Mapping[str, DataSource]
+    assertions: Sequence[Assertion],
+    key: ResultKey,
+    sources: Mapping[str, DataSource] | None,
 ) -> Plan:
-    """Validate every metric against its source and list what the run needs."""
+    """Validate every metric against its source and list what the run needs.
+
+    Without ``sources`` (a past run's metrics re-evaluated) nothing is validated: no
+    data is read, and a metric the run did not compute is an ERROR naming it.
+    """
     needs: dict[str, set[tuple[MetricSpec, dt.date]]] = {}
     extended: dict[tuple[object, str, int], ExtendedSymbol] = {}
     for assertion in assertions:
         where = f"check {assertion.check.name!r}, assertion {assertion.name!r}"
-        for expr in (assertion.expr, *assertion.comparison.bounds):
+        # An anomaly window reads one metric on many days: validate it once.
+        checked: set[tuple[MetricSpec, str]] = set()
+        for expr in (assertion.expr, *assertion.comparison.reads(assertion.expr)):
             for leaf in expr.leaves():
                 base = leaf.base if isinstance(leaf, ExtendedSymbol) else leaf
                 assert base.dataset is not None, "declare() resolves every dataset"
                 # Validated per assertion, so a bad column names where it was written.
                 try:
-                    validate_specs(sources[base.dataset], [base.spec], where=where)
-                    # Parameters go into the store as they are (custom_sql text,
-                    # count_values values): the rule for names, without the length limit.
-                    _check_storable(base.spec.parameters, f"{leaf} in {where}: the value")
+                    if (base.spec, base.dataset) not in checked:
+                        if sources is not None:
+                            validate_specs(sources[base.dataset], [base.spec], where=where)
+                        # Parameters go into the store as they are (custom_sql text,
+                        # count_values values): the rule for names, without the length
+                        # limit.
+                        _check_storable(base.spec.parameters, f"{leaf} in {where}: the value")
+                        checked.add((base.spec, base.dataset))
                     lags = leaf.base_lags() if isinstance(leaf, ExtendedSymbol) else (leaf.lag,)
                     days = {_day(key, n, leaf, where) for n in lags}
                 except DefinitionError as exc:
@@ -148,7 +155,68 @@ def make_plan(
         tuple(assertions),
         {dataset: frozenset(pairs) for dataset, pairs in needs.items()},
         tuple(extended.values()),
+        resolve_requirements(assertions),
     )
+
+
+def resolve_requirements(assertions: Sequence[Assertion]) -> tuple[tuple[int, ...], ...]:
+    """Each assertion's ``requires=`` as positions: a name in the same check first, else
+    the one assertion of that name in the suite. Unknown, ambiguous and circular
+    requirements are refused before any data is read."""
+    resolved: list[tuple[int, ...]] = []
+    for assertion in assertions:
+        where = f"assertion {assertion.name!r} in check {assertion.check.name!r}"
+        positions = []
+        for name in assertion.requires:
+            same = [
+                i
+                for i, other in enumerate(assertions)
+                if other.name == name and other.check.name == assertion.check.name
+            ]
+            found = same or [i for i, other in enumerate(assertions) if other.name == name]
+            if len(found) != 1:
+                raise DefinitionError(
+                    _requirement_problem(name, where, found, assertions),
+                    check=assertion.check.name,
+                )
+            positions.append(found[0])
+        resolved.append(tuple(positions))
+    _refuse_cycles(resolved, assertions)
+    return tuple(resolved)
+
+
+def _requirement_problem(
+    name: str, where: str, found: Sequence[int], assertions: Sequence[Assertion]
+) -> str:
+    if found:
+        checks = ", ".join(repr(assertions[i].check.name) for i in found)
+        return (
+            f"{where} requires {name!r}, which names an assertion in several checks "
+            f"({checks}) and none in its own; rename one of them"
+        )
+    hint = difflib.get_close_matches(name, [a.name for a in assertions], n=1)
+    suggestion = f"; did you mean {hint[0]!r}?" if hint else ""
+    return f"{where} requires {name!r}, but no assertion has that name{suggestion}"
+
+
+def _refuse_cycles(resolved: Sequence[tuple[int, ...]], assertions: Sequence[Assertion]) -> None:
+    done: set[int] = set()
+
+    def visit(position: int, path: tuple[int, ...]) -> None:
+        if position in path:
+            cycle = " -> ".join(repr(assertions[i].name) for i in (*path, position))
+            raise DefinitionError(
+                f"assertions require each other in a circle ({cycle}); none could be judged",
+                check=assertions[position].check.name,
+            )
+        if position in done:
+            return
+        for required in resolved[position]:
+            visit(required, (*path, position))
+        done.add(position)
+
+    for position in range(len(resolved)):
+        visit(position, ())
 
 
 def _check_storable(value: object, what: str) -> None:
@@ -173,7 +241,7 @@ def _day(key: ResultKey, lag: int, leaf: Leaf, where: str) -> dt.date:
         ) from None
 
 
-def _known_dataset(dataset: str, sources: Mapping[str, DataSource], where: str) -> str:
+def _known_dataset(dataset: str, sources: Collection[str], where: str) -> str:
     if dataset in sources:
         return dataset
     hint = difflib.get_close_matches(dataset, list(sources), n=1)
@@ -185,9 +253,7 @@ def _known_dataset(dataset: str, sources: Mapping[str, DataSource], where: str) 
     )
 
 
-def _resolve_dataset(
-    leaf: Leaf, *, check: Check, sources: Mapping[str, DataSource], assertion: str
-) -> Leaf:
+def _resolve_dataset(leaf: Leaf, *, check: Check, sources: Collection[str], assertion: str) -> Leaf:
     symbol = leaf.base if isinstance(leaf, ExtendedSymbol) else leaf
     where = f"{symbol.spec.name} in assertion {assertion!r} of check {check.name!r}"
     if symbol.dataset is not None:

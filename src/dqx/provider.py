@@ -127,6 +127,10 @@ class Expr:
     def precedence(self) -> int:
         return 100
 
+    def shifted(self, days: int) -> Expr:
+        """The same expression ``days`` earlier: every metric's lag moved back."""
+        return self.map_leaves(lambda leaf: leaf.moved(days))
+
     def datasets(self) -> set[str]:
         """The datasets the expression's metrics read (resolved ones only)."""
         return {leaf.dataset for leaf in self.leaves() if leaf.dataset is not None}
@@ -257,6 +261,9 @@ class MetricSymbol(Expr):
     def lags(self) -> tuple[int, ...]:
         return (self.lag,)
 
+    def moved(self, days: int) -> MetricSymbol:
+        return replace(self, lag=self.lag + days)
+
     def text(self, qualified: bool) -> str:
         name = self.spec.name
         if self.lag:
@@ -301,6 +308,9 @@ class ExtendedSymbol(Expr):
 
     def with_base(self, base: MetricSymbol) -> ExtendedSymbol:
         return replace(self, base=base)
+
+    def moved(self, days: int) -> ExtendedSymbol:
+        return self.with_base(self.base.moved(days))
 
     def text(self, qualified: bool) -> str:
         # The spec's name, with the base as written (its lag shown).

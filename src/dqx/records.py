@@ -32,10 +32,14 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ASSERTION_STATUSES",
+    "PROBLEM_STATUSES",
     "RUN_STATUSES",
     "AssertionRecord",
+    "BadRunMark",
+    "HistoryDetails",
     "Metric",
     "MetricStore",
+    "MissingHistory",
     "Origin",
     "RunRecord",
     "RunStatus",
@@ -43,6 +47,7 @@ __all__ = [
     "SuiteResult",
     "arrow_table",
     "count_statuses",
+    "is_problem",
     "metric_identity",
     "severity_at_or_above",
 ]
@@ -66,7 +71,15 @@ RUN_STATUSES: tuple[RunStatus, ...] = (
     "error",
     "interrupted",
 )
-ASSERTION_STATUSES: tuple[AssertionStatus, ...] = ("OK", "FAILURE", "ERROR")
+ASSERTION_STATUSES: tuple[AssertionStatus, ...] = ("OK", "FAILURE", "ERROR", "SKIPPED")
+#: What fails a run and pages: a bound violated or an assertion broken. ``SKIPPED``
+#: (not evaluable yet, or a prerequisite did not pass) is neither.
+PROBLEM_STATUSES: frozenset[str] = frozenset({"FAILURE", "ERROR"})
+
+
+def is_problem(status: str) -> bool:
+    """Whether an assertion with this status fails its run (and may page)."""
+    return status in PROBLEM_STATUSES
 
 
 def metric_identity(
@@ -156,9 +169,14 @@ class AssertionRecord:
     message: str | None
     expression: str
     bound: str
+    #: The band an ``is_not_anomalous`` assertion's history expected, and the score.
+    band_low: float | None = None
+    band_high: float | None = None
+    score: float | None = None
 
     @classmethod
     def of(cls, result: AssertionResult) -> AssertionRecord:
+        low, high = result.band if result.band is not None else (None, None)
         return cls(
             check=result.check,
             assertion=result.assertion,
@@ -168,6 +186,9 @@ class AssertionRecord:
             message=result.message or None,
             expression=result.expression,
             bound=result.bound,
+            band_low=low,
+            band_high=high,
+            score=result.score,
         )
 
 
@@ -191,6 +212,10 @@ class RunRecord:
     trace_exported: bool | None = None
     #: Why the run ended as it did (interrupted, reaped, a failed write), if known.
     message: str | None = None
+    #: Assertions not judged (warm-up, a prerequisite that did not pass).
+    assertions_skipped: int = 0
+    #: A re-evaluation's original run: the run whose stored metrics it judged.
+    source_execution_id: str | None = None
 
     def is_stale(self, older_than: dt.timedelta, now: dt.datetime | None = None) -> bool:
         """Still ``running`` ``older_than`` after it started: its process is taken for
@@ -204,7 +229,27 @@ class RunRecord:
             "OK": self.assertions_ok,
             "FAILURE": self.assertions_failed,
             "ERROR": self.assertions_error,
+            "SKIPPED": self.assertions_skipped,
         }
+
+
+@dataclass(frozen=True)
+class BadRunMark:
+    """A run marked as a bad baseline: who marked it, when and why; once cleared, who
+    cleared it, when and why. While it stands, history skips the run's computed
+    metrics (windows, lags and anomaly bands); the run and its trace are untouched."""
+
+    execution_id: str
+    reason: str
+    marked_by: str
+    marked_at: dt.datetime
+    cleared_by: str | None = None
+    cleared_at: dt.datetime | None = None
+    cleared_reason: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.cleared_at is None
 
 
 def count_statuses(results: Sequence[AssertionResult]) -> dict[str, int]:
@@ -230,20 +275,24 @@ class SuiteResult:
     started: dt.datetime
     finished: dt.datetime
     persist_error: str | None = None
+    #: For a re-evaluation: the run whose stored metrics it judged.
+    source_execution_id: str | None = None
 
     @property
     def passed(self) -> bool:
-        return all(result.status == "OK" for result in self.results)
+        """No assertion failed or errored (skipped ones do not count against it)."""
+        return not any(is_problem(result.status) for result in self.results)
 
     def counts(self) -> dict[str, int]:
         return count_statuses(self.results)
 
     def failed(self, at_or_above: str = "P3") -> list[AssertionResult]:
-        """Results not OK whose severity is ``at_or_above`` or more urgent (P0 is most)."""
+        """Results that failed or errored whose severity is ``at_or_above`` or more
+        urgent (P0 is most); skipped ones never count."""
         return [
             result
             for result in self.results
-            if result.status != "OK" and severity_at_or_above(result.severity, at_or_above)
+            if is_problem(result.status) and severity_at_or_above(result.severity, at_or_above)
         ]
 
     def run_record(self) -> RunRecord:
@@ -262,6 +311,8 @@ class SuiteResult:
             assertions_ok=counts["OK"],
             assertions_failed=counts["FAILURE"],
             assertions_error=counts["ERROR"],
+            assertions_skipped=counts["SKIPPED"],
+            source_execution_id=self.source_execution_id,
         )
 
     def assertion_records(self) -> list[AssertionRecord]:
@@ -279,7 +330,8 @@ class MetricStore(Protocol):
         ...
 
     def latest(self, wanted: Iterable[tuple[str, dt.date]]) -> dict[tuple[str, dt.date], Metric]:
-        """The newest computed, non-NULL value of each (identity, date) pair stored."""
+        """The newest computed, non-NULL value of each (identity, date) pair stored,
+        leaving out the values of runs marked as bad baselines."""
         ...
 
     def persist(self, metrics: Iterable[Metric]) -> int:
@@ -295,6 +347,26 @@ class MetricStore(Protocol):
         """Write or replace a run's record, its assertion results and, when given,
         the SQL statements it executed."""
         ...
+
+
+@dataclass(frozen=True)
+class MissingHistory:
+    """Why history lacks some (identity, date) pairs."""
+
+    #: The first day each metric identity has a usable value: a missing day before it
+    #: is history not there yet (warm-up), after it a gap.
+    first_days: Mapping[str, dt.date] = field(default_factory=dict)
+    #: The pairs whose value a run marked bad holds, with that mark.
+    bad: Mapping[tuple[str, dt.date], BadRunMark] = field(default_factory=dict)
+
+
+@runtime_checkable
+class HistoryDetails(Protocol):
+    """A store that can say why history lacks a value (MetricDB can). With one, a
+    missing lagged value is told apart as warm-up, a bad baseline or a gap; without
+    one, every missing value is an ERROR."""
+
+    def missing_history(self, wanted: Iterable[tuple[str, dt.date]]) -> MissingHistory: ...
 
 
 # -- as Arrow tables ----------------------------------------------------------------------

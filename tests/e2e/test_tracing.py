@@ -114,11 +114,12 @@ def test_root_span_trace_id_is_the_execution_id_and_it_has_no_parent(
         "dqx.assertion.ok": counts["OK"],
         "dqx.assertion.failure": counts["FAILURE"],
         "dqx.assertion.error": counts["ERROR"],
+        "dqx.assertion.skipped": counts["SKIPPED"],
         "dqx.suite.passed": False,
         "dqx.run.status": "failed",
     }
     # price averages 11.5 on the four rows: one assertion fails, the suite does not pass.
-    assert counts == {"OK": 2, "FAILURE": 1, "ERROR": 0}
+    assert counts == {"OK": 2, "FAILURE": 1, "ERROR": 0, "SKIPPED": 0}
     assert root.status.status_code is not StatusCode.ERROR
     run = db.run(suite.execution_id)
     assert run is not None and run.trace_sampled is True

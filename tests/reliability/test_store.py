@@ -141,7 +141,14 @@ def test_a_schema_of_its_own_holds_every_dqx_table_and_its_migration_history(
             "WHERE table_name = 'dq_metric' AND table_schema <> %s",
             (schema,),
         ).fetchall()
-    assert tables == {"dq_metric", "dq_run", "dq_assertion", "dq_statement", "dqx_alembic_version"}
+    assert tables == {
+        "dq_metric",
+        "dq_run",
+        "dq_assertion",
+        "dq_statement",
+        "dq_bad_run",
+        "dqx_alembic_version",
+    }
     assert elsewhere == []
     assert [m.value for m in MetricDB(url, schema=schema).metrics_for_execution(run)] == [7.0]
     db.dispose()

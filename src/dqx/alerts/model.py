@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from dqx.common import SEVERITIES, DQXError, normalize_execution_id, validate_severity
 from dqx.links import RUNBOOK_DIR, TraceLinks, trace_url
-from dqx.records import severity_at_or_above
+from dqx.records import is_problem, severity_at_or_above
 
 if TYPE_CHECKING:
     from dqx.orm.repositories import MetricDB
@@ -188,7 +188,8 @@ def build_alert(
     tempo_uid: str = "tempo",
     runbook_base_url: str | None = None,
 ) -> Alert:
-    """An alert for every assertion of ``run`` not OK at ``min_severity`` or above.
+    """An alert for every assertion of ``run`` that failed or errored at ``min_severity``
+    or above (a SKIPPED one never pages).
 
     A run whose metrics could not be persisted gets one more entry pointing at the
     reconciliation runbook, at P0: its database record is incomplete until recovered.
@@ -197,7 +198,7 @@ def build_alert(
     failures = [
         _assertion_failure(record, runbook_base_url)
         for record in assertions
-        if record.status != "OK" and severity_at_or_above(record.severity, min_severity)
+        if is_problem(record.status) and severity_at_or_above(record.severity, min_severity)
     ]
     if run.status == "persist_failed":
         failures.append(_persist_failure(run.execution_id, runbook_base_url))

@@ -455,13 +455,13 @@ def _persist_message(
 def _result_document(
     results: Sequence[AssertionResult], execution_id: str, fail_on: str, links: TraceLinks
 ) -> dict[str, Any]:
-    from dqx.records import severity_at_or_above
+    from dqx.records import is_problem, severity_at_or_above
 
     return {
         "execution_id": execution_id,
         "fail_on": fail_on,
         "failed": sum(
-            1 for r in results if r.status != "OK" and severity_at_or_above(r.severity, fail_on)
+            1 for r in results if is_problem(r.status) and severity_at_or_above(r.severity, fail_on)
         ),
         "links": links.as_dict(),
         "results": [
@@ -474,6 +474,8 @@ def _result_document(
                 "bound": r.bound,
                 "expression": r.expression,
                 "message": r.message,
+                "band": list(r.band) if r.band is not None else None,
+                "score": r.score,
             }
             for r in results
         ],

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
+from dqx.cli.baselines import mark_bad_command, unmark_bad_command
 from dqx.cli.errors import dqx_errors
 from dqx.cli.options import db_option, duration, format_duration, format_option
 from dqx.cli.output import emit_csv, emit_json, say, stderr, stdout
@@ -35,6 +36,7 @@ _CSV_COLUMNS = (
     "ok",
     "failed",
     "errors",
+    "skipped",
     "metrics",
     "trace_sampled",
     "trace_exported",
@@ -45,7 +47,7 @@ _CSV_COLUMNS = (
 )
 
 
-@click.command("runs")
+@click.group("runs", invoke_without_command=True)
 @db_option
 @click.option("--suite", help="Only runs of this suite.")
 @click.option(
@@ -82,13 +84,17 @@ def runs_command(
     reap: bool,
     fmt: str,
 ) -> None:
-    """Recent runs, newest first, with their status and trace links.
+    """Recent runs, newest first, with their status and trace links; `dqx runs
+    mark-bad ID --reason ...` and `dqx runs unmark-bad ID` mark a run as a bad baseline
+    and clear it.
 
     A run still running --stale-after its start is shown as stale (JSON and CSV: the
     stale field); --reap records those runs (of any suite) as interrupted. JSON and CSV
     rows carry trace_url when --jaeger or --grafana (else DQX_JAEGER_URL /
     DQX_GRAFANA_URL, or dqx.toml) says where the traces are; Jaeger wins.
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from dqx.orm.repositories import STALE_AFTER
 
     older_than = stale_after or STALE_AFTER
@@ -145,6 +151,7 @@ def _run_row(run: RunRecord, links: TraceLinks | None, stale_after: dt.timedelta
         "ok": run.assertions_ok,
         "failed": run.assertions_failed,
         "errors": run.assertions_error,
+        "skipped": run.assertions_skipped,
         "metrics": run.metric_count,
         "trace_sampled": run.trace_sampled,
         "trace_exported": run.trace_exported,
@@ -155,3 +162,7 @@ def _run_row(run: RunRecord, links: TraceLinks | None, stale_after: dt.timedelta
     if links is not None and (links.jaeger or links.grafana):
         row["trace_url"] = links.jaeger or links.grafana
     return row
+
+
+runs_command.add_command(mark_bad_command)
+runs_command.add_command(unmark_bad_command)

@@ -19,7 +19,15 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from dqx.orm.types import ExactDouble
 
-__all__ = ["AssertionRow", "Base", "MetricRow", "Origin", "RunRow", "StatementRow"]
+__all__ = [
+    "AssertionRow",
+    "BadRunRow",
+    "Base",
+    "MetricRow",
+    "Origin",
+    "RunRow",
+    "StatementRow",
+]
 
 Origin = Literal["computed", "history"]
 
@@ -91,6 +99,10 @@ class RunRow(Base):
     assertions_error: Mapped[int]
     # Why the run ended as it did, when that is not in its assertions.
     message: Mapped[str | None]
+    # Assertions not judged: too little history yet, or a prerequisite did not pass.
+    assertions_skipped: Mapped[int] = mapped_column(server_default="0")
+    # A re-evaluation names the run whose stored metrics it judged.
+    source_execution_id: Mapped[str | None] = mapped_column(String(32))
 
     __table_args__ = (Index(None, "suite", "yyyy_mm_dd"),)
 
@@ -108,6 +120,32 @@ class AssertionRow(Base):
     message: Mapped[str | None]
     expression: Mapped[str]
     bound: Mapped[str]
+    # What an is_not_anomalous assertion's history expected, and its value's score.
+    band_low: Mapped[float | None]
+    band_high: Mapped[float | None]
+    score: Mapped[float | None]
+
+    __table_args__ = (Index(None, "execution_id"),)
+
+
+class BadRunRow(Base):
+    """A run marked as a bad baseline: its computed metrics are not history.
+
+    The run, its metrics and its trace stay as they were; this row says who marked
+    it, when and why, and once cleared, who cleared it, when and why. Marking again
+    adds a row, so the table is the whole story of the run's standing.
+    """
+
+    __tablename__ = "dq_bad_run"
+
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=True)
+    execution_id: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str]
+    marked_by: Mapped[str]
+    marked_at: Mapped[dt.datetime]
+    cleared_by: Mapped[str | None]
+    cleared_at: Mapped[dt.datetime | None]
+    cleared_reason: Mapped[str | None]
 
     __table_args__ = (Index(None, "execution_id"),)
 

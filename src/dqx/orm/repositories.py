@@ -20,30 +20,29 @@ from sqlalchemy import (
     ColumnElement,
     Engine,
     delete,
-    exists,
-    func,
     insert,
     select,
     text,
-    type_coerce,
     update,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import StaticPool
 
+import dqx.orm.baselines as baselines
 from dqx.common import (
     StoreError,
-    canonical_json,
     normalize_execution_id,
 )
 from dqx.orm.engines import engine_for, secrets_of
 from dqx.orm.models import AssertionRow, MetricRow, RunRow, StatementRow
 from dqx.orm.rows import (
     StoredValue,
+    assertion_from_row,
+    has_tags,
     metric_from_row,
     metric_row,
+    metrics_table,
     run_from_row,
     statement_rows,
     statements_of,
@@ -52,11 +51,12 @@ from dqx.orm.rows import (
 from dqx.orm.schema import ensure_schema
 from dqx.records import (
     AssertionRecord,
+    BadRunMark,
     Metric,
+    MissingHistory,
     Origin,
     RunRecord,
     Statement,
-    arrow_table,
     metric_identity,
 )
 from dqx.redaction import redact
@@ -81,8 +81,6 @@ __all__ = [
 # Records logged during a run carry its execution id.
 log = get_logger(__name__)
 
-# SQLite allows 32766 bound variables per statement; stay far below on every backend.
-_CHUNK = 500
 #: A run still "running" this long after it started is taken for dead (reap_stale).
 STALE_AFTER = dt.timedelta(hours=6)
 # A metric write that timed out waiting for a lock is tried this often in all.
@@ -96,6 +94,24 @@ _WAIT_MARKERS = (
     "could not serialize",
     "database is locked",
 )
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def _marking(execution_id: str, reason: str | None, by: str | None) -> tuple[str, str, str]:
+    """A mark's run, reason and author (default: the login name), checked."""
+    if reason is not None and (not isinstance(reason, str) or "\x00" in reason):
+        raise StoreError(f"a mark's reason must be text without NUL, got {reason!r}")
+    if not by:
+        import getpass
+
+        try:
+            by = getpass.getuser()
+        except (OSError, KeyError):
+            by = "unknown"
+    return normalize_execution_id(execution_id), (reason or "").strip(), by
 
 
 def _waited(exc: StoreError) -> bool:
@@ -307,29 +323,22 @@ class MetricDB:
         """The newest computed value of each (identity, date) pair that history holds.
 
         Values other runs took from history are copies and never count; neither do
-        NULLs, which are no value to reuse.
+        NULLs, which are no value to reuse, nor values of runs marked bad.
         """
         pairs = set(wanted)
         if not pairs:
             return {}
-        identities = sorted({identity for identity, _ in pairs})
-        dates = sorted({day for _, day in pairs})
-        found: dict[tuple[str, dt.date], Metric] = {}
         with self._errors("read metric history"), self._session(write=False) as session:
-            for start in range(0, len(identities), _CHUNK):
-                query = (
-                    select(MetricRow)
-                    .where(MetricRow.identity.in_(identities[start : start + _CHUNK]))
-                    .where(MetricRow.yyyy_mm_dd.in_(dates))
-                    .where(MetricRow.origin == "computed")
-                    .where(MetricRow.value.is_not(None))
-                    .order_by(MetricRow.created, MetricRow.id)
-                )
-                for row in session.scalars(query):
-                    key = (row.identity, row.yyyy_mm_dd)
-                    if key in pairs:
-                        found[key] = metric_from_row(row)
-        return found
+            return baselines.latest_values(session, pairs)
+
+    def missing_history(self, wanted: Iterable[tuple[str, dt.date]]) -> MissingHistory:
+        """Why history lacks these (identity, date) pairs: each metric's first usable
+        day (before it: warm-up; after it: a gap) and the bad marks setting values aside."""
+        pairs = set(wanted)
+        if not pairs:
+            return MissingHistory()
+        with self._errors("read metric history"), self._session(write=False) as session:
+            return baselines.missing_history(session, pairs)
 
     def metrics_for_execution(self, execution_id: str) -> list[Metric]:
         """Every metric a run persisted, computed or taken from history."""
@@ -364,19 +373,7 @@ class MetricDB:
             self._errors(f"read assertions of run {execution_id}"),
             self._session(write=False) as session,
         ):
-            return [
-                AssertionRecord(
-                    check=row.check,
-                    assertion=row.assertion,
-                    severity=row.severity,
-                    status=row.status,
-                    value=row.value,
-                    message=row.message,
-                    expression=row.expression,
-                    bound=row.bound,
-                )
-                for row in session.scalars(query)
-            ]
+            return [assertion_from_row(row) for row in session.scalars(query)]
 
     def stored_values(
         self, ids: Iterable[str], since: dt.date, until: dt.date
@@ -424,7 +421,7 @@ class MetricDB:
         if origin is not None:
             query = query.where(MetricRow.origin == origin)
         if tags:
-            query = query.where(*self._has_tags(tags))
+            query = query.where(*has_tags(self._engine.dialect.name, tags))
         with self._errors("load metrics"), self._session(write=False) as session:
             return [metric_from_row(row) for row in session.scalars(query)]
 
@@ -452,40 +449,42 @@ class MetricDB:
         with self._errors("search metrics"), self._session(write=False) as session:
             return [metric_from_row(row) for row in session.scalars(query)]
 
-    def _has_tags(self, tags: Mapping[str, str]) -> list[ColumnElement[bool]]:
-        # Tag keys are the user's: any character, quotes and non-ASCII included, which
-        # JSON path expressions mangle. PostgreSQL compares JSONB by containment;
-        # SQLite looks each pair up among the decoded pairs json_each yields.
-        if self._engine.dialect.name == "postgresql":
-            return [type_coerce(MetricRow.tags, JSONB).contains(dict(tags))]
-        conditions: list[ColumnElement[bool]] = []
-        for key, value in tags.items():
-            pairs = func.json_each(MetricRow.tags).table_valued("key", "value")
-            conditions.append(
-                exists().select_from(pairs).where(pairs.c.key == key, pairs.c.value == value)
-            )
-        return conditions
-
     def load_table(self, **filters: Any) -> pa.Table:
         """:meth:`load` as a pyarrow Table, tags and parameters as JSON text."""
-        metrics = self.load(**filters)
-        return arrow_table(
-            {
-                "execution_id": [m.execution_id for m in metrics],
-                "suite": [m.suite for m in metrics],
-                "yyyy_mm_dd": [m.yyyy_mm_dd for m in metrics],
-                "dataset": [m.dataset for m in metrics],
-                "name": [m.name for m in metrics],
-                "kind": [m.kind for m in metrics],
-                "value": [m.value for m in metrics],
-                "origin": [m.origin for m in metrics],
-                "source_execution_id": [m.source_execution_id for m in metrics],
-                "tags": [canonical_json(m.tags) for m in metrics],
-                "parameters": [canonical_json(m.parameters) for m in metrics],
-                "id": [m.id for m in metrics],
-                "created": [m.created for m in metrics],
-            }
-        )
+        return metrics_table(self.load(**filters))
+
+    # -- bad baselines ----------------------------------------------------------------
+
+    def mark_bad(self, execution_id: str, reason: str, *, by: str | None = None) -> BadRunMark:
+        """Mark a run as a bad baseline: from now on windows, lags and anomaly bands
+        skip its computed metrics (a date-partitioned source recomputes that day; a
+        snapshot's assertion is SKIPPED saying why). Recorded with ``by`` (default: the
+        login name), the time and ``reason``; the run and its trace stay as they are.
+        A run already marked keeps its first mark, which is returned."""
+        execution_id, reason, who = _marking(execution_id, reason, by)
+        with self._errors(f"mark run {execution_id} bad"), self._session(write=True) as session:
+            if not baselines.known_run(session, execution_id):
+                raise StoreError(f"no run {execution_id} in {self.url}: nothing to mark bad")
+            mark, _ = baselines.mark_bad(session, execution_id, reason, who, _utcnow())
+            return mark
+
+    def unmark_bad(
+        self, execution_id: str, reason: str | None = None, *, by: str | None = None
+    ) -> BadRunMark | None:
+        """Clear a run's bad mark (recorded: who, when, why); its metrics are history
+        again. The cleared mark, or None when the run was not marked."""
+        execution_id, reason, who = _marking(execution_id, reason, by)
+        with self._errors(f"clear run {execution_id}'s mark"), self._session(write=True) as s:
+            return baselines.clear_mark(s, execution_id, reason or None, who, _utcnow())
+
+    def bad_runs(
+        self, execution_ids: Sequence[str] | None = None, *, include_cleared: bool = False
+    ) -> list[BadRunMark]:
+        """Runs marked bad, oldest mark first (with ``include_cleared``, every mark ever
+        made, cleared ones too); ``execution_ids`` narrows to those runs."""
+        ids = None if execution_ids is None else [normalize_execution_id(i) for i in execution_ids]
+        with self._errors("read bad baselines"), self._session(write=False) as session:
+            return baselines.bad_marks(session, ids, include_cleared=include_cleared)
 
     def dispose(self) -> None:
         """Close the engine's connections."""

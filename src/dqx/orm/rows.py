@@ -9,20 +9,27 @@ from __future__ import annotations
 import datetime as dt
 import re
 import uuid
-from collections.abc import Sequence
-from typing import Any, NamedTuple
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, exists, func, select, type_coerce
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
-from dqx.common import InvalidExecutionIdError, StoreError, normalize_execution_id
-from dqx.orm.models import MetricRow, RunRow, StatementRow
-from dqx.records import ORIGINS, Metric, RunRecord, Statement
+from dqx.common import InvalidExecutionIdError, StoreError, canonical_json, normalize_execution_id
+from dqx.orm.models import AssertionRow, MetricRow, RunRow, StatementRow
+from dqx.records import ORIGINS, AssertionRecord, Metric, RunRecord, Statement, arrow_table
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 __all__ = [
     "StoredValue",
+    "assertion_from_row",
+    "has_tags",
     "metric_from_row",
     "metric_row",
+    "metrics_table",
     "run_from_row",
     "statement_from_row",
     "statement_rows",
@@ -67,6 +74,24 @@ def run_from_row(row: RunRow) -> RunRecord:
         assertions_error=row.assertions_error,
         trace_exported=row.trace_exported,
         message=row.message,
+        assertions_skipped=row.assertions_skipped,
+        source_execution_id=row.source_execution_id,
+    )
+
+
+def assertion_from_row(row: AssertionRow) -> AssertionRecord:
+    return AssertionRecord(
+        check=row.check,
+        assertion=row.assertion,
+        severity=row.severity,
+        status=row.status,
+        value=row.value,
+        message=row.message,
+        expression=row.expression,
+        bound=row.bound,
+        band_low=row.band_low,
+        band_high=row.band_high,
+        score=row.score,
     )
 
 
@@ -207,3 +232,40 @@ def statements_of(session: Session, execution_id: str) -> list[Statement]:
     query = select(StatementRow).where(StatementRow.execution_id == execution_id)
     query = query.order_by(StatementRow.position, StatementRow.id)
     return [statement_from_row(row) for row in session.scalars(query)]
+
+
+def has_tags(dialect: str, tags: Mapping[str, str]) -> list[ColumnElement[bool]]:
+    """Criteria for metrics carrying at least these tag values."""
+    # Tag keys are the user's: any character, quotes and non-ASCII included, which
+    # JSON path expressions mangle. PostgreSQL compares JSONB by containment;
+    # SQLite looks each pair up among the decoded pairs json_each yields.
+    if dialect == "postgresql":
+        return [type_coerce(MetricRow.tags, JSONB).contains(dict(tags))]
+    conditions: list[ColumnElement[bool]] = []
+    for key, value in tags.items():
+        pairs = func.json_each(MetricRow.tags).table_valued("key", "value")
+        conditions.append(
+            exists().select_from(pairs).where(pairs.c.key == key, pairs.c.value == value)
+        )
+    return conditions
+
+
+def metrics_table(metrics: Sequence[Metric]) -> pa.Table:
+    """Stored metrics as a pyarrow Table, tags and parameters as JSON text."""
+    return arrow_table(
+        {
+            "execution_id": [m.execution_id for m in metrics],
+            "suite": [m.suite for m in metrics],
+            "yyyy_mm_dd": [m.yyyy_mm_dd for m in metrics],
+            "dataset": [m.dataset for m in metrics],
+            "name": [m.name for m in metrics],
+            "kind": [m.kind for m in metrics],
+            "value": [m.value for m in metrics],
+            "origin": [m.origin for m in metrics],
+            "source_execution_id": [m.source_execution_id for m in metrics],
+            "tags": [canonical_json(m.tags) for m in metrics],
+            "parameters": [canonical_json(m.parameters) for m in metrics],
+            "id": [m.id for m in metrics],
+            "created": [m.created for m in metrics],
+        }
+    )

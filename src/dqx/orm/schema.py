@@ -37,7 +37,7 @@ __all__ = [
 #: The newest packaged revision. Kept here so that opening a current database costs
 #: one SELECT and no alembic import (~0.1 s of every CLI run); a test checks it
 #: against the migration scripts.
-HEAD_REVISION = "0003"
+HEAD_REVISION = "0004"
 #: dqx's own alembic version table: an application that migrates the same database
 #: with alembic keeps ``alembic_version`` to itself.
 VERSION_TABLE = "dqx_alembic_version"

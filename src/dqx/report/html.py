@@ -150,12 +150,13 @@ def _header(report: RunReport) -> str:
     runbooks = " · ".join(_link(url, name) for name, url in links.runbooks.items())
     failed = "n-bad" if counts["FAILURE"] else ""
     errors = "n-warn" if counts["ERROR"] else ""
+    skipped = f"<span>{counts['SKIPPED']:,} skipped</span>" if counts["SKIPPED"] else ""
     message = _note(run.message) if run.message else ""
     return f"""<header class="run">
 <h1>{_text(run.suite)} <span class="note">for</span> {run.yyyy_mm_dd.isoformat()}
 {_badge(run.status)}</h1>
 <div class="counts"><span class="{failed}">{counts["FAILURE"]:,} failed</span>
-<span class="{errors}">{counts["ERROR"]:,} errors</span><span>{counts["OK"]:,} ok</span>
+<span class="{errors}">{counts["ERROR"]:,} errors</span>{skipped}<span>{counts["OK"]:,} ok</span>
 <span>{run.metric_count:,} metrics</span><span>{len(report.statements):,} SQL statements</span>
 </div>
 <div class="meta"><span>execution id <b>{_code(run.execution_id)}</b></span>
@@ -291,7 +292,7 @@ def _assertions(report: RunReport) -> str:
             _code(format_bound(v.record.bound, v.style)),
             _code(
                 v.record.message
-                if v.record.status == "ERROR" and v.record.message
+                if v.record.status in ("ERROR", "SKIPPED") and v.record.message
                 else v.record.expression
             ),
         ]

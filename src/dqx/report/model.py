@@ -22,7 +22,14 @@ from dqx.common import DQXError, identity_tags, normalize_execution_id
 from dqx.events import ANALYZE_SPAN
 from dqx.humanize import Bound, ValueStyle, parse_bound, value_style
 from dqx.links import TraceLinks, trace_url
-from dqx.records import AssertionRecord, Metric, RunRecord, Statement, SuiteResult
+from dqx.records import (
+    AssertionRecord,
+    Metric,
+    RunRecord,
+    Statement,
+    SuiteResult,
+    is_problem,
+)
 from dqx.series import DayValue, histories
 from dqx.traces.model import TraceSpan
 
@@ -92,6 +99,11 @@ class AssertionView:
     def passed(self) -> bool:
         return self.record.status == "OK"
 
+    @property
+    def failed(self) -> bool:
+        """Failed or errored; a SKIPPED assertion neither passed nor failed."""
+        return is_problem(self.record.status)
+
 
 @dataclass(frozen=True)
 class ReportLinks:
@@ -120,7 +132,7 @@ class RunReport:
 
     @property
     def failures(self) -> list[AssertionView]:
-        return [view for view in self.assertions if not view.passed]
+        return [view for view in self.assertions if view.failed]
 
     def chart(self, identity: str) -> Chart | None:
         return next((chart for chart in self.charts if chart.identity == identity), None)
@@ -238,7 +250,7 @@ def _charts(
     by_identity: dict[str, list[Metric]] = {}
     for metric in metrics:
         by_identity.setdefault(metric.identity, []).append(metric)
-    failing = {identity for view in views if not view.passed for identity in view.charts}
+    failing = {identity for view in views if view.failed for identity in view.charts}
     bounds = _bounds(records)
     charts = []
     for identity, used in by_identity.items():
