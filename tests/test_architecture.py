@@ -96,6 +96,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "dqx.data",
             "dqx.series",
             "dqx.prerequisites",
+            "dqx.reevaluation",
         },
     ),
     ("conductor and presentation", {"dqx", "dqx.api", "dqx.display", "dqx.demo", "dqx.report"}),

@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Protocol, TypeAlias, runtime_checkable
 
 from opentelemetry.metrics import MeterProvider
-from opentelemetry.trace import Span, Status, StatusCode, TracerProvider
+from opentelemetry.trace import Link, Span, Status, StatusCode, TracerProvider
 
+from dqx.analyzer import Computed
 from dqx.checks import Check, Context, check
 from dqx.common import (
     EXECUTION_ID_TAG,
@@ -31,8 +32,10 @@ from dqx.common import (
     checked_text,
     is_internal_tag,
     new_execution_id,
+    normalize_execution_id,
 )
 from dqx.datasource import DataSource
+from dqx.evaluator import MetricKey
 from dqx.events import interrupted_attributes, outcome_attributes, run_attributes
 from dqx.execution import Progress, analyze, evaluate, persist
 from dqx.history import RECOMPUTE, History, Recompute, read_history
@@ -40,6 +43,7 @@ from dqx.plan import Plan, declare, index_sources, make_plan
 from dqx.plugins import Plugin, check_plugins, run_plugins
 from dqx.records import (
     AssertionRecord,
+    Metric,
     MetricStore,
     RunRecord,
     RunStatus,
@@ -47,15 +51,31 @@ from dqx.records import (
     SuiteResult,
     is_problem,
 )
+from dqx.reevaluation import StoredRun, replay
 from dqx.runlog import run_logger
 from dqx.telemetry.metering import get_meter, record_run
-from dqx.telemetry.tracing import get_tracer, start_run_span
+from dqx.telemetry.tracing import get_tracer, run_link, start_run_span
 from dqx.values import RunValues
 
 __all__ = ["Check", "Context", "SuiteResult", "VerificationSuite", "check"]
 
 log = logging.getLogger(__name__)
 RunLog = logging.LoggerAdapter[logging.Logger]
+#: What finds a run's values: (tracer, root span, run log, progress) -> history, computed
+#: values, the SQL statements that computed them.
+_Gather: TypeAlias = Callable[
+    [Any, Span, RunLog, "Progress"],
+    tuple[History, dict[MetricKey, Computed], list[Statement]],
+]
+
+
+@runtime_checkable
+class _RunReader(Protocol):
+    """A store that can give back a past run (MetricDB can): for re-evaluation."""
+
+    def run(self, execution_id: str) -> RunRecord | None: ...
+
+    def metrics_for_execution(self, execution_id: str) -> list[Metric]: ...
 
 
 def _utcnow() -> dt.datetime:
@@ -167,19 +187,80 @@ class VerificationSuite:
         enriched_key = ResultKey(key.yyyy_mm_dd, {**key.tags, EXECUTION_ID_TAG: self.execution_id})
         return self._run(datasources, enriched_key, enable_plugins)
 
-    def _run(
-        self, datasources: Sequence[DataSource], key: ResultKey, enable_plugins: bool
-    ) -> SuiteResult:
+    def evaluate_execution(self, execution_id: str, *, enable_plugins: bool = True) -> SuiteResult:
+        """Judge this suite's checks over the metrics run ``execution_id`` stored,
+        reading no data: a new run (its own execution id and trace, its trace linked to
+        the original's) about the same date and tags, whose metrics are that run's
+        values (``origin`` = history, ``source_execution_id`` the original). An
+        assertion needing a metric the run did not compute is an ERROR naming it.
+        Raises :class:`DQXError` when the store has no metrics of that run."""
+        if self._started:
+            raise SuiteStateError(
+                f"suite {self._name!r} already ran as {self._execution_id}; call reset() "
+                "before running it again"
+            )
+        original = normalize_execution_id(execution_id)
+        reader = self._db
+        if not isinstance(reader, _RunReader):
+            raise DQXError(
+                f"suite {self._name!r}: re-evaluation reads a past run's metrics from the "
+                f"store, which {type(reader).__name__} cannot list; use MetricDB"
+            )
+        stored = StoredRun(original, reader.run(original), reader.metrics_for_execution(original))
+        key = stored.key({EXECUTION_ID_TAG: self.execution_id})
+        self._check_not_empty()
+        plan = make_plan(declare(self._checks, key, stored.datasets), key, None)
+
+        def gather(*_: Any) -> tuple[History, dict[MetricKey, Computed], list[Statement]]:
+            history, missing = replay(plan, stored)
+            return history, missing, []
+
+        link = run_link(original, "evaluates")
+        return self._execute(plan, gather, enable_plugins, link=link, source=original)
+
+    def _check_not_empty(self) -> None:
         if not self._checks:
             raise DefinitionError(
                 f"suite {self._name!r} has no checks to run; pass at least one @check function"
             )
+
+    def _run(
+        self, datasources: Sequence[DataSource], key: ResultKey, enable_plugins: bool
+    ) -> SuiteResult:
+        self._check_not_empty()
         sources = index_sources(datasources)
         plan = make_plan(declare(self._checks, key, sources), key, sources)
+
+        def gather(
+            tracer: Any, root: Span, run_log: RunLog, progress: Progress
+        ) -> tuple[History, dict[MetricKey, Computed], list[Statement]]:
+            progress.stage = "reading history"
+            history = read_history(plan, sources, self._db, self._recompute)
+            _note_history_error(history, root, run_log)
+            computed, statements = analyze(plan, sources, history, tracer, run_log, progress)
+            return history, computed, statements
+
+        return self._execute(plan, gather, enable_plugins)
+
+    def _execute(
+        self,
+        plan: Plan,
+        gather: _Gather,
+        enable_plugins: bool,
+        *,
+        link: Link | None = None,
+        source: str | None = None,
+    ) -> SuiteResult:
+        """The run around ``gather`` (which finds its values): its trace, its record
+        from start to end, whatever stops it, and the publishing of its results."""
+        key = plan.key
         self._started = True
         tracer = get_tracer(self._tracer_provider)
         attributes = run_attributes(self._execution_id, self._name, key)
-        with start_run_span(tracer, self._execution_id, attributes) as root:
+        if source is not None:
+            attributes["dqx.run.source_execution_id"] = source
+        links = [link] if link is not None else []
+        with start_run_span(tracer, self._execution_id, attributes, links) as root:
             # Redacting, as every record dqx emits: a plugin's error may quote a URL.
             run_log = run_logger(log, self._execution_id)
             started = _utcnow()
@@ -187,9 +268,7 @@ class VerificationSuite:
             progress = Progress()
             try:
                 self._record(self._bare_record(key, started, sampled, "running"), run_log)
-                result = self._compute(
-                    plan, sources, tracer, root, run_log, started, sampled, progress
-                )
+                result = self._compute(plan, gather, tracer, root, run_log, started, progress)
             except KeyboardInterrupt as interrupt:
                 # Ctrl-C, or SIGTERM as an application raises it: not an error. The
                 # run is recorded as interrupted, no plugin runs, and it goes on up.
@@ -200,18 +279,18 @@ class VerificationSuite:
                 # Leave an honest record, not a run that looks "running" forever.
                 self._record(self._bare_record(key, started, sampled, "error"), run_log)
                 raise
+            result = replace(result, source_execution_id=source)
             self._publish(result, root, run_log, enable_plugins)
         return result
 
     def _compute(
         self,
         plan: Plan,
-        sources: dict[str, DataSource],
+        gather: _Gather,
         tracer: Any,
         root: Span,
         run_log: RunLog,
         started: dt.datetime,
-        sampled: bool,
         progress: Progress,
     ) -> SuiteResult:
         run_log.info(
@@ -220,10 +299,8 @@ class VerificationSuite:
             self._name,
             plan.key.yyyy_mm_dd,
         )
-        progress.stage = "reading history"
-        history = read_history(plan, sources, self._db, self._recompute)
-        _note_history_error(history, root, run_log)
-        computed, statements = analyze(plan, sources, history, tracer, run_log, progress)
+        history, computed, statements = gather(tracer, root, run_log, progress)
+        sampled = bool(root.get_span_context().trace_flags.sampled) and root.is_recording()
         values = RunValues.gather(plan, history, computed)
         metrics = values.metrics(self._execution_id, self._name)
         progress.stage = "persisting metrics"

@@ -1,6 +1,6 @@
-"""The dqx command line: ``dqx run``, ``metrics``, ``reconcile``, ``runs``, ``report``,
-``history``, ``alert``,
-``config`` and ``demo``, one module each.
+"""The dqx command line: ``dqx run``, ``evaluate``, ``metrics``, ``reconcile``, ``runs``
+(with ``mark-bad`` and ``unmark-bad``), ``report``, ``history``, ``alert``, ``config``
+and ``demo``, one module each.
 
 The other modules serve them: :mod:`~dqx.cli.wiring` turns settings into a store, a
 trace source (its table of trace-source kinds) and a tracer provider;
@@ -25,6 +25,7 @@ from dqx.cli.alert import alert_command
 from dqx.cli.config import config_command
 from dqx.cli.demo import demo_command
 from dqx.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_OPERATIONAL, EXIT_USAGE
+from dqx.cli.evaluate import evaluate_command
 from dqx.cli.history import history_command
 from dqx.cli.metrics import metrics_command
 from dqx.cli.output import stderr
@@ -84,6 +85,7 @@ def main(verbose: int) -> None:
 
 
 main.add_command(run_command)
+main.add_command(evaluate_command)
 main.add_command(metrics_command)
 main.add_command(reconcile_command)
 main.add_command(runs_command)

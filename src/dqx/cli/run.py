@@ -44,7 +44,7 @@ if TYPE_CHECKING:
     from dqx.records import SuiteResult
     from dqx.telemetry.sdk import ExportStatus
 
-__all__ = ["run_command"]
+__all__ = ["report_outcome", "run_command", "run_settings"]
 
 #: Exit code of a run stopped by an interrupt no signal handler saw (128 + SIGINT).
 EXIT_INTERRUPTED = 130
@@ -144,7 +144,7 @@ def run_command(
     result: SuiteResult | None = None
     with StopSignals() as stop:
         try:
-            settings, threshold = _settings(db_url, fail_on, trace_file, otlp_endpoint)
+            settings, threshold = run_settings(db_url, fail_on, trace_file, otlp_endpoint)
             # Everything wrong with the command line is found before data is read.
             check_trace_file(settings)
             datasets, date_columns, checks, key = _inputs(data, date_column, checks_file, day, tags)
@@ -168,7 +168,7 @@ def run_command(
                 stop=stop,
                 settings=settings,
             )
-            _report(
+            report_outcome(
                 ctx, fmt, settings, result, threshold, trace_note, provider, persist_problem, db.url
             )
         except KeyboardInterrupt:
@@ -204,7 +204,7 @@ def _stopped_outside_the_run(stop: StopSignals, result: SuiteResult | None) -> N
     raise click.exceptions.Exit(stop.exit_code or EXIT_INTERRUPTED)
 
 
-def _report(
+def report_outcome(
     ctx: click.Context,
     fmt: str,
     settings: Settings,
@@ -239,7 +239,7 @@ def _hide_alert_addresses(alert_sinks: Sequence[str]) -> None:
         current().add_url(pair.partition("=")[2] or pair, address=True)
 
 
-def _settings(
+def run_settings(
     db_url: str | None, fail_on: str | None, trace_file: Path | None, otlp_endpoint: str | None
 ) -> tuple[Settings, str]:
     """The settings, and the severity at or above which the run fails."""

@@ -42,6 +42,8 @@ __all__ = [
     "get_tracer",
     "package_version",
     "record_error",
+    "root_span_id",
+    "run_link",
     "start_run_span",
 ]
 
@@ -128,6 +130,11 @@ class _ForcedTraceIdGenerator:
         return forced if forced is not None else int(self._wrapped.generate_trace_id())
 
     def generate_span_id(self) -> int:
+        # The root span's id follows from the execution id too, so a later run (a
+        # re-evaluation) can link to it knowing only the id.
+        forced = _forced_trace_id.get()
+        if forced is not None:
+            return root_span_id(f"{forced:032x}")
         return int(self._wrapped.generate_span_id())
 
     def is_trace_id_random(self) -> bool:
@@ -148,19 +155,40 @@ def _wrap_id_generator(tracer: Tracer) -> bool:
     return True
 
 
+def root_span_id(execution_id: str) -> int:
+    """The span id of a run's root span: the execution id's low 64 bits (never 0)."""
+    return int(normalize_execution_id(execution_id), 16) & 0xFFFF_FFFF_FFFF_FFFF or 1
+
+
+def run_link(execution_id: str, relation: str) -> Link:
+    """A link to another run's root span, saying how this run relates to it."""
+    context = SpanContext(
+        trace_id=int(normalize_execution_id(execution_id), 16),
+        span_id=root_span_id(execution_id),
+        is_remote=True,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+    )
+    return Link(context, {"dqx.link": relation, "dqx.execution_id": execution_id})
+
+
 @contextmanager
 def start_run_span(
-    tracer: Tracer, execution_id: str, attributes: Mapping[str, Any]
+    tracer: Tracer,
+    execution_id: str,
+    attributes: Mapping[str, Any],
+    links_to: Sequence[Link] = (),
 ) -> Iterator[Span]:
     """Start ``dqx.suite.run`` as the root of a new trace with trace id = execution id.
 
     An ambient span (the caller's task, say) becomes a link, not the parent, so every
-    run keeps a trace of its own. The span is current inside the block, and dqx's log
+    run keeps a trace of its own; ``links_to`` are more links (a re-evaluation's to
+    the run it judged). The span is current inside the block, and dqx's log
     records emitted there carry the execution id (:mod:`dqx.runlog`).
     """
     trace_id = int(normalize_execution_id(execution_id), 16)
     ambient = trace.get_current_span().get_span_context()
     links = [Link(ambient, {"dqx.link": "caller"})] if ambient.is_valid else []
+    links.extend(links_to)
     if _wrap_id_generator(tracer):
         parent_context = Context()
         token = _forced_trace_id.set(trace_id)
