@@ -88,22 +88,39 @@ def demo_command(workdir: Path) -> None:
     )
     say(
         console,
-        f"planted on purpose on {DEMO_END}: {PLANTED}. Day-over-day checks start on the "
-        "second day, the week-over-week one on the eighth, once there is a past to compare.",
+        f"planted on purpose on {DEMO_END}: {PLANTED}. Day-over-day checks are judged "
+        "from the second day, the anomaly band from the eighth, once there is a past to "
+        "compare; before that they are SKIPPED.",
     )
-    result = _run_demo(files)
-    _report(console, files, result)
+    _report(console, files, _run_demo(files))
 
 
-def _run_demo(files: _DemoFiles) -> SuiteResult:
-    """Thirteen days of history, run by run, then the day with the anomaly."""
+@dataclass(frozen=True)
+class _DemoRuns:
+    first: SuiteResult
+    last: SuiteResult
+    #: The run of BAD_DAY, marked as a bad baseline right after it ran.
+    bad: SuiteResult
+
+
+def _run_demo(files: _DemoFiles) -> _DemoRuns:
+    """Thirteen days of history, run by run (one over a partial load, marked bad), then
+    the day with the anomaly."""
     import datetime as dt
 
     from dqx import telemetry
     from dqx.api import VerificationSuite
     from dqx.common import DQXError, ResultKey
     from dqx.datasource import DuckRelationDataSource
-    from dqx.demo import DEMO_DAYS, DEMO_END, demo_checks, write_orders
+    from dqx.demo import (
+        BAD_DAY,
+        DEMO_DAYS,
+        DEMO_END,
+        PARTIAL,
+        demo_checks,
+        partial_load,
+        write_orders,
+    )
     from dqx.orm.repositories import MetricDB
 
     data = write_orders(files.orders)
@@ -112,25 +129,34 @@ def _run_demo(files: _DemoFiles) -> SuiteResult:
     )
     db = MetricDB(files.db_url)
     source = DuckRelationDataSource.from_parquet(data, "orders")
+    partial = DuckRelationDataSource.from_arrow(partial_load(data), "orders")
+    results: dict[dt.date, SuiteResult] = {}
     try:
         with stderr().status("building two weeks of history…"):
             for offset in range(DEMO_DAYS - 1, -1, -1):
                 day = DEMO_END - dt.timedelta(days=offset)
                 suite = VerificationSuite(demo_checks(), db, "Orders", tracer_provider=provider)
-                result = suite.run([source], ResultKey(day, {"env": "demo"}))
+                seen = partial if day == BAD_DAY else source
+                results[day] = suite.run([seen], ResultKey(day, {"env": "demo"}))
+                if day == BAD_DAY:
+                    db.mark_bad(suite.execution_id, PARTIAL, by="dqx demo")
     except DQXError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
         provider.shutdown()
         source.close()
-    return result
+        partial.close()
+        db.dispose()
+    ordered = [results[day] for day in sorted(results)]
+    return _DemoRuns(ordered[0], ordered[-1], results[BAD_DAY])
 
 
-def _report(console: Console, files: _DemoFiles, result: SuiteResult) -> None:
+def _report(console: Console, files: _DemoFiles, runs: _DemoRuns) -> None:
     from dqx.demo import DEMO_END, PLANTED
     from dqx.display import print_results
     from dqx.orm.repositories import MetricDB
 
+    result = runs.last
     execution_id = result.execution_id
     db = MetricDB(files.db_url)
     earlier = [run.status for run in db.runs(suite="Orders") if run.execution_id != execution_id]
@@ -139,6 +165,8 @@ def _report(console: Console, files: _DemoFiles, result: SuiteResult) -> None:
         f"{len(earlier)} earlier day(s): "
         + ", ".join(f"{earlier.count(s)} {s}" for s in sorted(set(earlier))),
     )
+    _warm_up(console, runs.first)
+    _bad_baseline(console, db, runs)
     print_results(
         result.results, execution_id, title=f"Orders suite for {DEMO_END}", console=console
     )
@@ -146,7 +174,8 @@ def _report(console: Console, files: _DemoFiles, result: SuiteResult) -> None:
     say(
         console,
         f"{len(failed)} of {len(result.results)} assertion(s) not OK on {DEMO_END}: the "
-        f"anomaly planted on purpose ({PLANTED}), caught.",
+        f"anomaly planted on purpose ({PLANTED}), caught; 'average price usual' by "
+        "is_not_anomalous, its band learnt from the 13 days before.",
     )
     say(console, f"trace id  {execution_id}  (written to {files.traces})")
     say(
@@ -162,6 +191,35 @@ def _report(console: Console, files: _DemoFiles, result: SuiteResult) -> None:
         "earlier days came from history.",
     )
     say(console, f"next: dqx alert {execution_id} --db {files.db_url}")
+
+
+def _warm_up(console: Console, first: SuiteResult) -> None:
+    skipped = [r for r in first.results if r.status == "SKIPPED"]
+    say(
+        console,
+        f"warm-up on {first.key.yyyy_mm_dd}: {len(skipped)} assertion(s) SKIPPED, not "
+        "failed, for want of history, e.g. "
+        + "; ".join(f"{r.assertion!r}: {r.message}" for r in skipped[:1]),
+    )
+
+
+def _bad_baseline(console: Console, db: MetricDB, runs: _DemoRuns) -> None:
+    from dqx.demo import BAD_DAY, PARTIAL
+
+    bad_id = runs.bad.execution_id
+    used = [
+        m
+        for m in db.metrics_for_execution(runs.last.execution_id)
+        if m.yyyy_mm_dd == BAD_DAY and m.name == "average(price)"
+    ]
+    source = used[0].source_execution_id if used else None
+    say(
+        console,
+        f"bad baseline: on {BAD_DAY} {PARTIAL}; run {bad_id} was marked bad "
+        f"(dqx runs mark-bad {bad_id} --reason ...), so the next run recomputed "
+        f"{BAD_DAY} from the data and the last run's window used that value"
+        + (f" (from run {source}), not the bad run's" if source and source != bad_id else ""),
+    )
 
 
 def _demo_metrics(console: Console, db: MetricDB, execution_id: str, trace_file: Path) -> None:
