@@ -63,6 +63,7 @@ $(BENCH_STAMP): $(STAMP)
 	touch $@
 
 bench: $(BENCH_STAMP)
+	$(BIN)/python bench/anomaly.py
 	$(BIN)/python bench/run.py
 
 clean:

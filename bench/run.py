@@ -243,6 +243,10 @@ def write_results(path: Path, outcomes: list[Outcome], context: list[str], quick
     findings = HERE / "FINDINGS.md"
     if findings.exists():
         lines += ["---", "", findings.read_text().rstrip(), ""]
+    # bench/anomaly.py's precision and recall: no timings, so written apart and kept.
+    anomaly = HERE / "ANOMALY.md"
+    if anomaly.exists():
+        lines += ["" if findings.exists() else "---", "", anomaly.read_text().rstrip(), ""]
     path.write_text("\n".join(lines))
 
 

@@ -7,8 +7,9 @@ widen today's band):
   ``sensitivity`` robust standard deviations, estimated by the biweight midvariance
   around that median (Tukey's biweight, c = 9). The score is the value's distance from
   the median in those units. The biweight rather than the raw MAD: on 28 points the
-  MAD's own noise makes the band too narrow often enough to double the false alarms
-  at the same recall (bench/anomaly.py, bench/RESULTS.md).
+  MAD's own noise makes the band too narrow often enough to give about four times the
+  false alarms on spikes at the same recall (bench/anomaly.py, bench/RESULTS.md:
+  precision 0.84 against 0.96 at sensitivity 4).
 * ``seasonal``: for metrics with a weekly cycle. Each weekday's offset from the window's
   median is the median of that weekday's values less it; the band is centred on the
   median of the values with their weekday's offset taken away, plus today's weekday's

@@ -55,3 +55,24 @@ def test_distinct_strategies_script_checks_its_shapes_agree_on_tiny_data() -> No
     assert completed.returncode == 0, completed.stdout[-3000:] + completed.stderr[-3000:]
     for shape in ("same", "separate", "grouped"):
         assert shape in completed.stdout
+
+
+def test_anomaly_benchmark_scores_every_method_on_every_planted_type(tmp_path: Path) -> None:
+    out = tmp_path / "ANOMALY.md"
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "anomaly.py"), "--series", "6", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    rows = [line.split("|")[1:3] for line in out.read_text().splitlines() if line.startswith("| ")]
+    pairs = {(kind.strip(), method.strip()) for kind, method in rows}
+    for kind in ("level shift", "spike", "slow drift", "weekly pattern"):
+        for method in (
+            "dqx mad",
+            "dqx seasonal",
+            "Deequ RelativeRateOfChange",
+            "Deequ OnlineNormal",
+        ):
+            assert (kind, method) in pairs
