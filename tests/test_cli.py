@@ -605,3 +605,42 @@ def test_python_dash_m_is_the_same_command(tmp_path: Path) -> None:
     assert outcome.returncode == 0, outcome.stderr
     assert outcome.stdout.startswith("Usage: python -m dqx.cli [OPTIONS] COMMAND")
     assert all(name in outcome.stdout for name in ("run", "metrics", "reconcile", "alert"))
+
+
+def test_run_shows_skipped_assertions_and_anomaly_bands_in_table_and_json(tmp_path: Path) -> None:
+    (tmp_path / "checks.py").write_text(
+        textwrap.dedent(
+            """
+            from dqx import check
+
+            @check(name="Orders", severity="P0")
+            def orders(mp, ctx):
+                ctx.assert_that(mp.ext.week_over_week(mp.num_rows())).where(
+                    name="wow"
+                ).is_lt(1)
+                ctx.assert_that(mp.average("price")).where(name="usual").is_not_anomalous(
+                    window=7
+                )
+            """
+        )
+    )
+    days = [dt.date(2024, 1, 1) + dt.timedelta(days=d) for d in range(9)]
+    prices = [10.0, 10.5, 9.5, 10.2, 9.8, 10.1, 9.9, 10.0, 30.0]
+    pq.write_table(
+        pa.table({"yyyy_mm_dd": pa.array(days, pa.date32()), "price": prices}),
+        tmp_path / "orders.parquet",
+    )
+    args = ["run", "checks.py", "--data", "orders=orders.parquet", "--db", "sqlite:///dqx.db"]
+    first = dqx(*args, "--date", "2024-01-01", cwd=tmp_path)
+    # Nothing before the first day: both SKIPPED, the run passes (exit 0) and says why.
+    assert first.returncode == 0, first.stderr
+    assert "SKIPPED" in first.stdout and "not in history yet" in first.stdout
+    assert "0 ok, 0 failed, 0 errors, 2 skipped" in first.stdout
+    last = dqx(*args, "--date", "2024-01-09", "--format", "json", cwd=tmp_path)
+    assert last.returncode == 1, last.stderr
+    results = {r["assertion"]: r for r in _strict_json(last.stdout)["results"]}
+    usual = results["usual"]
+    assert usual["status"] == "FAILURE" and usual["value"] == 30.0
+    low, high = usual["band"]
+    assert low < 10.0 < high < 30.0 and usual["score"] > 4
+    assert results["wow"]["status"] == "OK"

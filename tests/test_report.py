@@ -132,3 +132,23 @@ def test_an_unknown_run_and_an_empty_window_are_refused(db: MetricDB) -> None:
     suite = history(db)
     with pytest.raises(DQXError, match="at least one day"):
         report_from_store(db, suite.execution_id, days=0)
+
+
+def test_skipped_and_anomaly_assertions_show_their_reason_and_band(db: MetricDB) -> None:
+    @check(name="History")
+    def history_checks(mp: MetricProvider, ctx: Context) -> None:
+        ctx.assert_that(mp.ext.week_over_week(mp.num_rows())).where(name="wow").is_lt(1)
+        ctx.assert_that(mp.average("price")).where(name="usual").is_not_anomalous(window=7)
+
+    source = prices(20.0)
+    for offset in range(DAYS - 1, -1, -1):
+        suite = VerificationSuite([history_checks], db, "Shop")
+        suite.run([source], ResultKey(LAST - dt.timedelta(days=offset), {"env": "test"}))
+    report = report_from_store(db, suite.execution_id, days=DAYS)
+    statuses = {view.record.assertion: view.record.status for view in report.assertions}
+    # Six days of data: last week is not there yet; five days of history, short of seven.
+    assert statuses == {"wow": "SKIPPED", "usual": "SKIPPED"}
+    assert report.failures == []  # skipped is not failed
+    page = render_html(report)
+    assert "2 skipped" in page
+    assert "not in history yet" in page and "is_not_anomalous needs 7 of the 7 days" in page
