@@ -244,7 +244,9 @@ def test_mark_bad_and_unmark_bad_on_the_command_line(store_url: str) -> None:
     assert f"run {run_id} is marked bad by me" in marked.output
     assert [m.reason for m in db.bad_runs()] == ["late data"]
     listed = cli.invoke(main, ["runs", *args, "--format", "json"])
-    assert listed.exit_code == 0 and json.loads(listed.output)[0]["execution_id"] == run_id
+    assert listed.exit_code == 0, listed.output
+    [row] = json.loads(listed.output)
+    assert (row["execution_id"], row["marked_bad"]) == (run_id, "late data")
 
     cleared = cli.invoke(
         main, ["runs", "unmark-bad", run_id, "--reason", "fine", *args, "--format", "json"]
@@ -256,6 +258,8 @@ def test_mark_bad_and_unmark_bad_on_the_command_line(store_url: str) -> None:
         "fine",
         "late data",
     )
+    [row] = json.loads(cli.invoke(main, ["runs", *args, "--format", "json"]).output)
+    assert row["marked_bad"] is None
     again = cli.invoke(main, ["runs", "unmark-bad", run_id, *args])
     assert again.exit_code == 1 and "not marked bad" in again.output
     no_reason = cli.invoke(main, ["runs", "mark-bad", run_id, "--reason", " ", *args])

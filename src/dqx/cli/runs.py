@@ -43,6 +43,8 @@ _CSV_COLUMNS = (
     "started",
     "finished",
     "message",
+    "source_execution_id",
+    "marked_bad",
     "trace_url",
 )
 
@@ -104,7 +106,14 @@ def runs_command(
         if reap:
             _reap(db, older_than)
         runs = db.runs(suite=suite, since=since.date() if since else None, limit=limit)
-    rows = [_run_row(run, trace_links(settings, run.execution_id), older_than) for run in runs]
+        marks = {m.execution_id: m.reason for m in db.bad_runs([r.execution_id for r in runs])}
+    rows = [
+        {
+            **_run_row(run, trace_links(settings, run.execution_id), older_than),
+            "marked_bad": marks.get(run.execution_id),
+        }
+        for run in runs
+    ]
     if fmt == "json":
         emit_json(rows)
     elif fmt == "csv":
@@ -158,6 +167,8 @@ def _run_row(run: RunRecord, links: TraceLinks | None, stale_after: dt.timedelta
         "started": run.started.isoformat(),
         "finished": run.finished.isoformat() if run.finished else None,
         "message": run.message,
+        # A re-evaluation's original run.
+        "source_execution_id": run.source_execution_id,
     }
     if links is not None and (links.jaeger or links.grafana):
         row["trace_url"] = links.jaeger or links.grafana
