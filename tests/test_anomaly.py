@@ -7,6 +7,7 @@ import datetime as dt
 import math
 import random
 
+import pyarrow as pa
 import pytest
 
 from dqx.anomaly import Band, expected_band, min_points, min_window
@@ -110,3 +111,29 @@ def test_minimum_history() -> None:
     assert (min_window("mad"), min_window("seasonal")) == (7, 14)
     assert min_points("mad", 28) == 14 and min_points("mad", 7) == 7
     assert min_points("seasonal", 20) == 14
+
+
+def test_is_not_anomalous_refuses_bad_arguments_naming_the_assertion() -> None:
+    from dqx import Context, MetricProvider, ResultKey, VerificationSuite, check
+    from dqx.common import DefinitionError
+    from dqx.datasource import DuckRelationDataSource
+    from dqx.orm.repositories import InMemoryMetricDB
+
+    def suite_with(**arguments: object) -> None:
+        @check(name="Prices")
+        def prices(mp: MetricProvider, ctx: Context) -> None:
+            ctx.assert_that(mp.average("price")).where(name="usual").is_not_anomalous(
+                **arguments  # type: ignore[arg-type]
+            )
+
+        source = DuckRelationDataSource.from_arrow(pa.table({"price": [1.0]}), "orders")
+        VerificationSuite([prices], InMemoryMetricDB(), "S").run([source], ResultKey(MONDAY))
+
+    with pytest.raises(DefinitionError, match=r"'usual'.*method='zscore'.*'mad', 'seasonal'"):
+        suite_with(method="zscore")
+    with pytest.raises(DefinitionError, match=r"window=10\) needs .* >= 14 for method 'seasonal'"):
+        suite_with(window=10, method="seasonal")
+    with pytest.raises(DefinitionError, match=r"window=3\) needs"):
+        suite_with(window=3)
+    with pytest.raises(DefinitionError, match=r"sensitivity=0\) needs a number > 0"):
+        suite_with(sensitivity=0)
