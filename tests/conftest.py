@@ -17,9 +17,10 @@ from returns.result import Result
 
 from dqx import Context, MetricProvider, ResultKey, VerificationSuite, check
 from dqx.datasource import DuckRelationDataSource
-from dqx.orm.repositories import InMemoryMetricDB, MetricDB
+from dqx.orm.repositories import MetricDB
 from tests.services import require_postgres
 from tests.support.runs import Traced
+from tests.support.stores import EngineValuesStore
 
 # Moderate by default so `make test` stays fast on two shared cores; raise it locally
 # with HYPOTHESIS_PROFILE=thorough when changing the engine.
@@ -56,7 +57,9 @@ def _measure(
         for label, build in metrics.items():
             ctx.assert_that(build(mp)).where(name=label).is_geq(0)
 
-    suite = VerificationSuite([measure], InMemoryMetricDB(), "measure suite")
+    # The engine's values as they are: an empty lagged day is 0 or "no rows", not
+    # warm-up (tests/e2e/test_warmup_and_prerequisites.py covers that).
+    suite = VerificationSuite([measure], EngineValuesStore(), "measure suite")
     source = DuckRelationDataSource.from_arrow(table, name, date_column=date_column)
     suite.run([source], ResultKey(key_date))
     return {result.assertion: result.value for result in suite.collect_results()}

@@ -14,6 +14,7 @@ from dqx.checks import Check
 from dqx.datasource import DuckRelationDataSource
 from dqx.orm.repositories import InMemoryMetricDB
 from dqx.specs import CustomSQL, NumRows, Sum, UniqueCount
+from tests.support.stores import EngineValuesStore
 
 DAY = dt.date(2024, 5, 2)
 YESTERDAY = DAY - dt.timedelta(days=1)
@@ -71,7 +72,8 @@ def plain_checks() -> list[Check]:
 
 
 def run(checks: list[Check], *sources: DuckRelationDataSource) -> VerificationSuite:
-    suite = VerificationSuite(checks, InMemoryMetricDB(), "plan")
+    # The engine's values as they are, an empty lagged day included (no warm-up).
+    suite = VerificationSuite(checks, EngineValuesStore(), "plan")
     suite.run(list(sources), ResultKey(DAY))
     return suite
 
