@@ -3,10 +3,11 @@
 One ``TracesData`` document a line; a file the Collector's exporter (or dqx's, with
 metrics on) also writes metrics or logs to holds ``MetricsData`` and ``LogsData`` lines
 between them, which are skipped (an exemplar names the run's trace id too). A path may
-be a file (its rotated siblings are read too: ``traces-2024-01-02T15-04-05.000.jsonl``
-as the Collector rotates, ``traces.jsonl.1`` as logrotate does, gzipped or compressed
-with zstd), a directory (every file in it) or a glob pattern. What a file holds is recognised by its first
-bytes, whatever it is called:
+be a file (its rotated siblings are read too:
+``traces-2024-01-02T15-04-05.000.jsonl`` as the Collector rotates, ``traces.jsonl.1``
+as logrotate does, gzipped or compressed with zstd), a directory (every file in it) or
+a glob pattern. What a file holds is recognised by its first bytes, whatever it is
+called:
 
 * gzip or zstd over the whole file (logrotate's compression): lines inside;
 * the Collector's own ``compression: zstd``: no lines but one record per export, a
