@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, set[str]]] = [
         "vocabulary",
         {
             "dqx.specs",
+            "dqx.shapes",
             "dqx.custom_sql",
             "dqx.extended",
             "dqx.kinds",
@@ -75,6 +76,7 @@ LAYERS: list[tuple[str, set[str]]] = [
         "engine and store",
         {
             "dqx.analyzer",
+            "dqx.planner",
             "dqx.orm",
             "dqx.orm.engines",
             "dqx.orm.rows",

@@ -23,6 +23,7 @@ from typing import Any, Literal, TypeVar
 from sqlglot import exp
 
 from dqx.common import DefinitionError
+from dqx.shapes import StatementShape
 
 __all__ = [
     "ColumnType",
@@ -55,6 +56,9 @@ class DataSource(abc.ABC):
     name: str
     dialect: str
     date_column: str | None
+    #: How the analyzer cuts this source's metrics into statements. Each engine sets
+    #: the shape measured for it; assign another to a source to change its plan.
+    statement_shape: StatementShape = StatementShape(width=256, filtered_width=16, fold_from=16)
 
     @property
     @abc.abstractmethod
