@@ -59,6 +59,10 @@ class DataSource(abc.ABC):
     #: How the analyzer cuts this source's metrics into statements. Each engine sets
     #: the shape measured for it; assign another to a source to change its plan.
     statement_shape: StatementShape = StatementShape(width=256, filtered_width=16, fold_from=16)
+    #: Called while a statement runs, from the thread waiting for it, with how far the
+    #: engine says it is (0-100); engines that cannot tell never call it. The CLI's
+    #: progress line sets it; library code leaves it None.
+    on_progress: Callable[[float], None] | None = None
 
     @property
     @abc.abstractmethod
@@ -316,14 +320,27 @@ def qualified_table(table: str, schema: str | None, *, dataset: str) -> exp.Tabl
 T = TypeVar("T")
 
 
-def run_interruptibly(work: Callable[[], T], interrupt: Callable[[], None], *, name: str) -> T:
+#: How often a waiting thread asks the engine for its progress: often enough for a
+#: line that moves, rarely enough to cost nothing.
+POLL_SECONDS = 0.2
+
+
+def run_interruptibly(
+    work: Callable[[], T],
+    interrupt: Callable[[], None],
+    *,
+    name: str,
+    poll: Callable[[], None] | None = None,
+) -> T:
     """``work()`` on a thread of its own while the calling thread waits for it.
 
     Some drivers keep the calling thread inside C code until the query ends (DuckDB
     waits there for its worker threads), so Ctrl-C and SIGTERM wait for the whole
     scan. Here the caller waits in Python, where an interrupt is raised at once;
     ``interrupt()`` then aborts the engine's query, and the interrupt propagates once
-    the worker has returned.
+    the worker has returned. ``poll()``, when given, is called every
+    :data:`POLL_SECONDS` while the work runs: the waiting thread is free to ask the
+    engine how far it is.
     """
     done = threading.Event()
     outcome: list[T] = []
@@ -339,7 +356,9 @@ def run_interruptibly(work: Callable[[], T], interrupt: Callable[[], None], *, n
 
     threading.Thread(target=run, name=name, daemon=True).start()
     try:
-        done.wait()
+        while not done.wait(POLL_SECONDS if poll is not None else None):
+            if poll is not None:
+                poll()
     except BaseException:
         interrupt()
         _wait_out(done, interrupt)
