@@ -4,6 +4,7 @@
     python bench/run.py --quick    # tiny data, one repeat: the smoke test's mode
     python bench/run.py --only 10,11   # rerun PostgreSQL and Spark, keep the rest of
                                        # RESULTS.md (a full run takes ~10 minutes)
+    python bench/run.py --only 13,14,15   # the wide suites (bench/wide.py)
 
 Every ratio is measured in one process (or in alternating whole-process runs) with the
 sides interleaved round by round, so noise from other work on the machine falls on
@@ -1086,6 +1087,11 @@ def main(argv: list[str] | None = None) -> int:
     if wanted("12", "12a", "12b"):
         step("12: HTML report")
         outcomes.extend(bench_report(settings))
+    if wanted("13", "13a", "13b", "13c", "14", "14a", "14b", "15"):
+        import wide
+
+        step("13-15: wide suites")
+        outcomes.extend(wide.benchmarks(sys.modules[__name__], settings, wanted))
     outcomes.sort(key=lambda o: (int(re.sub(r"\D", "", o.number)), o.number))
     elapsed = time.perf_counter() - begun
     context = [
