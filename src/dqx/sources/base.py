@@ -92,8 +92,12 @@ class DataSource(abc.ABC):
 
     def render(self, statement: exp.Expr) -> str:
         """The statement's text as :meth:`execute` takes it: the dialect's SQL, with
-        each ``exp.Placeholder`` written as the driver's named parameter marker."""
-        return statement.sql(dialect=self.dialect)
+        each ``exp.Placeholder`` written as the driver's named parameter marker.
+
+        The statement is the renderer's to change: each is built for one rendering,
+        and sqlglot's defensive copy of it took a tenth of a 10,000-metric run.
+        """
+        return statement.sql(dialect=self.dialect, copy=False)
 
     def close(self) -> None:  # noqa: B027 - optional: most sources hold something
         """Release what the source holds (a connection, a temporary view); the default

@@ -188,7 +188,7 @@ class PostgresDataSource(SchemaSource):
         tree = statement.copy()
         for placeholder in list(tree.find_all(exp.Placeholder)):
             placeholder.replace(exp.Var(this=f"{token}_{placeholder.name}"))
-        text = tree.sql(dialect=self.dialect).replace("%", "%%")
+        text = tree.sql(dialect=self.dialect, copy=False).replace("%", "%%")
         return re.sub(rf"{token}_(\w+)", r"%(\1)s", text)
 
     def execute(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
