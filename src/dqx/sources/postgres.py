@@ -20,6 +20,7 @@ from sqlglot import exp
 from sqlglot.errors import ParseError
 
 from dqx.common import ComputeError, DefinitionError
+from dqx.shapes import StatementShape
 from dqx.sources.base import (
     ColumnType,
     DateKind,
@@ -61,6 +62,9 @@ class PostgresDataSource(SchemaSource):
     """
 
     dialect = "postgres"
+    # bench 13c (width sweep): statements of 256 aggregates, FILTER clauses included
+    # (PostgreSQL plans them in linear time), cost least per metric.
+    statement_shape = StatementShape(width=256, filtered_width=None, fold_from=16)
 
     def __init__(
         self,
