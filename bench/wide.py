@@ -170,11 +170,12 @@ def suites(
     return seconds, memory, statements
 
 
-def wide_suite(run: Any, settings: Any, parquet: Path, rows: int) -> list[Any]:
-    """14: 5,000 assertions vs the 12-metric suite."""
-    wide_name, twelve_name = "5,000-assertion suite", "12-metric suite"
-    seconds, memory, statements = suites(run, settings, parquet, {twelve_name: 12, wide_name: 5000})
-    title = f"5,000 assertions over {rows:,} rows vs the 12-metric suite"
+def wide_suite(run: Any, settings: Any, parquet: Path, rows: int, count: int) -> list[Any]:
+    """14: ``count`` (5,000) assertions vs the 12-metric suite."""
+    wide_name, twelve_name = f"{count:,}-assertion suite", "12-metric suite"
+    sides = {twelve_name: 12, wide_name: count}
+    seconds, memory, statements = suites(run, settings, parquet, sides)
+    title = f"{count:,} assertions over {rows:,} rows vs the 12-metric suite"
     timed = run.ratio_outcome(
         "14a",
         title + ": time",
@@ -201,14 +202,14 @@ def wide_suite(run: Any, settings: Any, parquet: Path, rows: int) -> list[Any]:
     return [timed, rss]
 
 
-def tiny_wide(run: Any, settings: Any, parquet: Path) -> Any:
-    """15: 10,000 metrics over 50 rows."""
-    name = "10,000-metric suite"
-    seconds, memory, statements = suites(run, settings, parquet, {name: 10_000})
+def tiny_wide(run: Any, settings: Any, parquet: Path, count: int) -> Any:
+    """15: ``count`` (10,000) metrics over 50 rows."""
+    name = f"{count:,}-metric suite"
+    seconds, memory, statements = suites(run, settings, parquet, {name: count})
     side = seconds[name]
     outcome = run.Outcome(
         "15",
-        "10,000 metrics over 50 rows, `suite.run`",
+        f"{count:,} metrics over 50 rows, `suite.run`",
         run.seconds_text(side.median),
         "< 5 s",
         side.median < 5.0,
@@ -216,7 +217,7 @@ def tiny_wide(run: Any, settings: Any, parquet: Path) -> Any:
     )
     outcome.notes.append(
         f"{statements[name]} statements; the time covers declaring, planning, the "
-        "statements, persisting 10,000 metrics to SQLite and evaluating. `dqx run` prints "
+        "statements, persisting the metrics to SQLite and evaluating. `dqx run` prints "
         "a row per assertion, which rich takes seconds to lay out at this size: use "
         "--only-failures (or --format json) for wide suites"
     )
@@ -227,9 +228,11 @@ def benchmarks(run: Any, settings: Any, wanted: Callable[..., bool]) -> list[Any
     import lineitem
 
     outcomes: list[Any] = []
+    # --quick (the smoke test's mode) runs every benchmark on a tenth of the work.
+    full = settings.rows >= 1_000_000
     if wanted("13", "13a", "13b", "13c"):
-        sweep_rows = 1_000_000 if settings.rows >= 1_000_000 else settings.rows
-        metrics = SWEEP_METRICS if settings.rows >= 1_000_000 else 40
+        sweep_rows = 1_000_000 if full else settings.rows
+        metrics = SWEEP_METRICS if full else 40
         parquet = lineitem.generate(settings.data_dir, sweep_rows)
         label = f"DuckDB, {sweep_rows:,} rows"
         outcomes.append(sweep(run, settings, "13a", "duckdb", str(parquet), label, metrics))
@@ -240,9 +243,10 @@ def benchmarks(run: Any, settings: Any, wanted: Callable[..., bool]) -> list[Any
             outcomes.append(_postgres_sweep(run, settings, pg_rows, metrics))
     if wanted("14", "14a", "14b"):
         parquet = lineitem.generate(settings.data_dir, settings.rows)
-        outcomes += wide_suite(run, settings, parquet, settings.rows)
+        outcomes += wide_suite(run, settings, parquet, settings.rows, 5000 if full else 500)
     if wanted("15"):
-        outcomes.append(tiny_wide(run, settings, lineitem.generate(settings.data_dir, 50)))
+        tiny = lineitem.generate(settings.data_dir, 50)
+        outcomes.append(tiny_wide(run, settings, tiny, 10_000 if full else 1000))
     return outcomes
 
 
