@@ -267,6 +267,32 @@ def test_count_values_with_values_of_two_types_are_not_folded() -> None:
     assert results == {"mixed": Success(3.0), "two": Success(2.0)}
 
 
+class RefusesJoins(DuckRelationDataSource):
+    """DuckDB, as an engine would be that cannot run the folded statement's join."""
+
+    def execute(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        if " JOIN " in sql:
+            raise RuntimeError("joins are not supported here")
+        return super().execute(sql, params)
+
+
+def test_a_fold_the_engine_refuses_is_counted_the_plain_way() -> None:
+    table = pa.table({"status": ["a", "b", "b", None]})
+    source = RefusesJoins.from_arrow(table, "orders")
+    source.statement_shape = StatementShape(fold_from=2)
+
+    def statuses(mp: MetricProvider, ctx: Context) -> None:
+        for value in ("a", "b", "c"):
+            ctx.assert_that(mp.count_values("status", value)).where(name=value).is_geq(0)
+
+    suite = run(source, statuses)
+    refused, plain = suite.statements
+    assert refused.error is not None and "joins are not supported" in refused.error
+    assert plain.error is None and len(plain.metrics) == 3
+    results = {r.assertion: r.value for r in suite.collect_results()}
+    assert results == {"a": Success(1.0), "b": Success(2.0), "c": Success(0.0)}
+
+
 def test_a_shape_takes_positive_widths_only() -> None:
     with pytest.raises(DefinitionError, match=r"width=\.\.\.\) must be a positive int"):
         StatementShape(width=0)
