@@ -347,3 +347,31 @@ def test_postgres_folded_counts_equal_one_statement(postgres_url: str) -> None:
     assert statements == 5
     assert got[(CountValues.of("qty", 2), D2)] == Success(2.0)
     assert got[(CountValues.of("price", 0.0), D1)] == Success(1.0)
+
+
+@pytest.mark.slow
+def test_spark_folded_counts_equal_one_statement(spark: Any) -> None:
+    # Spark does not fold by default (not measured there); a source told to must still
+    # give the values of one statement.
+    from dqx.datasource import SparkDataSource
+
+    rows = [(D1, 1, 1.5, "a"), (D1, None, -0.0, "b"), (D2, 2, None, None), (D2, 2, 0.0, "it's")]
+    frame = spark.createDataFrame(rows, "d date, qty bigint, price double, s string")
+    source = SparkDataSource.from_dataframe(frame, "t", date_column="d")
+    specs: list[MetricSpec] = [
+        *(CountValues.of("qty", v) for v in (1, 2, 3, [1, 2])),
+        *(CountValues.of("price", v) for v in (1.5, 0.0, [2.5, 1.5])),
+        *(CountValues.of("s", v) for v in ("a", "it's", ["a", "b"])),
+    ]
+    try:
+        expected, _ = compute(source, ONE_STATEMENT, specs, (D1, D2, EMPTY))
+        source.statement_shape = StatementShape(fold_from=1)
+        values, statements = Analyzer(source).compute(specs, (D1, D2, EMPTY))
+    finally:
+        source.close()
+    got = {key: canonical(value) for key, value in values.items()}
+    assert got == expected
+    # A fold per column, and the row count; none refused by Spark.
+    assert [s.error for s in statements] == [None] * 4
+    assert sum("JOIN" in s.sql for s in statements) == 3
+    assert got[(CountValues.of("qty", 2), D2)] == Success(2.0)
