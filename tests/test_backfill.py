@@ -189,7 +189,8 @@ def test_each_day_has_its_own_trace_whose_id_is_its_execution_id(
         for span in traced.named("dqx.analyze")
         if span.context is not None
     }
-    assert statements == dict(zip([d.execution_id for d in backfilled.days], [2, 0, 0], strict=True))
+    ids = [day.execution_id for day in backfilled.days]
+    assert statements == dict(zip(ids, [2, 0, 0], strict=True))
 
 
 @pytest.mark.parametrize(
@@ -212,7 +213,7 @@ def test_bad_ranges_are_refused_before_anything_is_recorded(
 
 def test_a_source_without_a_date_column_is_refused(db: MetricDB) -> None:
     snapshot = DuckRelationDataSource.from_arrow(TABLE, "orders")
-    with pytest.raises(DefinitionError, match="'orders'.*without a date column"):
+    with pytest.raises(DefinitionError, match=r"'orders'.*without a date column"):
         VerificationSuite([orders], db, "backfill").run_range([snapshot], SINCE, UNTIL)
     assert db.runs() == []
 
@@ -255,3 +256,96 @@ def test_a_failure_midway_leaves_the_finished_days_recorded(tmp_path: Any) -> No
         assert set(statuses) == set(DAYS[:3])
     finally:
         db.dispose()
+
+
+# -- the command line --------------------------------------------------------------------
+
+CLI_CHECKS = """
+from dqx import check
+
+@check(name="Orders", severity="P1", datasets=["orders"])
+def orders(mp, ctx):
+    ctx.assert_that(mp.num_rows()).where(name="rows").is_geq(3)
+    ctx.assert_that(mp.num_rows(lag=1)).where(name="rows yesterday").is_geq(0)
+"""
+
+
+def _cli(tmp_path: Any, *args: str) -> Any:
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import pyarrow.parquet as pq
+
+    pq.write_table(TABLE, tmp_path / "orders.parquet")
+    (tmp_path / "checks.py").write_text(CLI_CHECKS)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith(("DQX_", "OTEL_"))}
+    environment["COLUMNS"] = "200"
+    dqx = Path(sys.executable).with_name("dqx")
+    data = ("--data", "orders=orders.parquet", "--date-column", "orders=day")
+    return subprocess.run(
+        [str(dqx), "run", "checks.py", *data, "--db", "sqlite:///dqx.db", *args],
+        cwd=tmp_path,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+@pytest.mark.slow
+def test_dqx_run_since_until_records_each_day_and_exits_by_fail_on(tmp_path: Any) -> None:
+    import json
+
+    done = _cli(tmp_path, "--since", "2024-01-05", "--until", "2024-01-14", "--format", "json")
+    # 2024-01-06 has 2 rows and 2024-01-09 none (< 3): P1 failures, exit 1.
+    assert done.returncode == 1, done.stderr
+    document = json.loads(done.stdout)
+    assert [day["date"] for day in document["days"]] == [d.isoformat() for d in DAYS]
+    failed = {day["date"] for day in document["days"] if day["failed"]}
+    assert failed == {d.isoformat() for d in DAYS if (_expected(d)["rows"] or 0) < 3}
+    assert document["failed"] == len(failed)
+    db = MetricDB(f"sqlite:///{tmp_path / 'dqx.db'}")
+    try:
+        for day in document["days"]:
+            record = db.run(day["execution_id"])
+            assert record is not None and record.yyyy_mm_dd.isoformat() == day["date"]
+            rows = {r["assertion"]: r["value"] for r in day["results"]}
+            date = dt.date.fromisoformat(day["date"])
+            assert rows["rows"] == _expected(date)["rows"]
+            assert rows["rows yesterday"] == _expected(date - dt.timedelta(days=1))["rows"]
+    finally:
+        db.dispose()
+    assert [day["statements"] for day in document["days"]] == [1] + [0] * 9
+
+    table = _cli(tmp_path, "--since", "2024-01-10", "--until", "2024-01-12", "--fail-on", "P0")
+    assert table.returncode == 0, table.stderr
+    for day in ("2024-01-10", "2024-01-11", "2024-01-12"):
+        assert day in table.stdout
+    assert "3 day(s) run" in table.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--since", "2024-01-05"], "--since and --until go together"),
+        (
+            ["--since", "2024-01-05", "--until", "2024-01-06", "--date", "2024-01-05"],
+            "give one or the other",
+        ),
+        (["--since", "2024-01-06", "--until", "2024-01-05"], "is after its until"),
+        (["--since", "2024-01-05", "--until", "2024-13-01"], "2024-13-01"),
+    ],
+)
+def test_dqx_run_refuses_a_bad_range_before_reading_data(
+    tmp_path: Any, args: list[str], message: str
+) -> None:
+    done = _cli(tmp_path, *args)
+    assert done.returncode == 2
+    assert message in done.stderr
+    assert (
+        not (tmp_path / "dqx.db").exists()
+        or MetricDB(f"sqlite:///{tmp_path / 'dqx.db'}").runs() == []
+    )
