@@ -33,6 +33,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+import backfill  # noqa: E402
 import lineitem  # noqa: E402
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -1086,6 +1087,11 @@ def main(argv: list[str] | None = None) -> int:
     if wanted("12", "12a", "12b"):
         step("12: HTML report")
         outcomes.extend(bench_report(settings))
+    if wanted("20"):
+        step("20: a year's backfill vs one full-table run")
+        outcomes.append(
+            backfill.bench_backfill(settings, lineitem.generate(settings.data_dir, settings.rows))
+        )
     outcomes.sort(key=lambda o: (int(re.sub(r"\D", "", o.number)), o.number))
     elapsed = time.perf_counter() - begun
     context = [

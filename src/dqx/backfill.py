@@ -121,14 +121,23 @@ class BatchValues:
         self._values: dict[tuple[str, MetricSpec, dt.date], Computed] = {}
         self._pending: dict[str, set[tuple[MetricSpec, dt.date]]] = {}
 
-    def expect(self, plans: Iterable[Plan], sources: Mapping[str, DataSource]) -> None:
-        """The next batch: every (spec, date) its days' plans read from each source,
-        lagged days before the range included."""
+    def expect(
+        self, plan: Plan, days: Sequence[dt.date], sources: Mapping[str, DataSource]
+    ) -> None:
+        """The next batch: what ``plan`` (its first day's) reads from each partitioned
+        source, moved to each of ``days``, lagged days before the range included.
+
+        Planning every day ahead would double the backfill's planning for checks that
+        read the same metrics every day; a day that reads more than its first day
+        (a check that looks at ``ctx.key``) is still right: what it asks for that is
+        not held is computed when it asks."""
         self._pending = {}
-        for plan in plans:
-            for dataset, needs in plan.needs.items():
-                if sources[dataset].partitioned:
-                    self._pending.setdefault(dataset, set()).update(needs)
+        first = plan.key.yyyy_mm_dd
+        for dataset, needs in plan.needs.items():
+            if sources[dataset].partitioned:
+                self._pending[dataset] = {
+                    (spec, day - (first - date)) for spec, date in needs for day in days
+                }
 
     def analyzer(self, source: DataSource) -> Analyzer:
         """What the day's analyze phase computes with, for ``source``."""
@@ -196,7 +205,7 @@ def backfill(
     finished: list[SuiteResult] = []
     for start in range(0, len(days), batch_days):
         batch = days[start : start + batch_days]
-        values.expect((plan_day(day) for day in batch), sources)
+        values.expect(plan_day(batch[0]), batch, sources)
         for day in batch:
             try:
                 finished.append(run_day(day, values.analyzer))
