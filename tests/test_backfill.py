@@ -109,7 +109,8 @@ def test_every_day_is_its_own_recorded_run_with_the_values_pyarrow_computes(
         db.dispose()
 
 
-def test_day_n_plus_one_reads_day_n_from_the_same_backfill(db: MetricDB) -> None:
+def test_day_n_plus_one_reads_day_n_from_the_same_backfill(store: MetricDB) -> None:
+    db = store
     backfilled = VerificationSuite([orders], db, "backfill").run_range([_orders()], SINCE, UNTIL)
     by_day = {day.key.yyyy_mm_dd: day for day in backfilled.days}
     for day in DAYS[1:]:
@@ -239,8 +240,8 @@ class _FailingOnThirdPersist(MetricDB):
         return super().persist(metrics)
 
 
-def test_a_failure_midway_leaves_the_finished_days_recorded(tmp_path: Any) -> None:
-    db = _FailingOnThirdPersist(f"sqlite:///{tmp_path / 'dqx.db'}")
+def test_a_failure_midway_leaves_the_finished_days_recorded(store_url: str) -> None:
+    db = _FailingOnThirdPersist(store_url)
     try:
         suite = VerificationSuite([orders], db, "backfill")
         with pytest.raises(BackfillError, match="stopped at 2024-01-07") as caught:
@@ -256,6 +257,66 @@ def test_a_failure_midway_leaves_the_finished_days_recorded(tmp_path: Any) -> No
         assert set(statuses) == set(DAYS[:3])
     finally:
         db.dispose()
+
+
+def test_recompute_always_takes_lagged_days_from_the_batch_not_the_store(db: MetricDB) -> None:
+    suite = VerificationSuite([orders], db, "backfill", recompute="always")
+    backfilled = suite.run_range([_orders()], SINCE, UNTIL)
+    assert len(backfilled.statements) == 2
+    for result in backfilled.days:
+        day = result.key.yyyy_mm_dd
+        assert _values(result)["rows yesterday"] == _expected(day - dt.timedelta(days=1))["rows"]
+        lagged = [m for m in result.metrics if m.yyyy_mm_dd == day - dt.timedelta(days=1)]
+        assert lagged and {m.origin for m in lagged} == {"computed"}
+
+
+class _InterruptedOn(DuckRelationDataSource):
+    """Ctrl-C lands while the statement of a batch reading ``day`` runs."""
+
+    day: dt.date
+
+    def execute(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+        if self.day in params.values():
+            raise KeyboardInterrupt
+        return super().execute(sql, params)
+
+
+def test_an_interrupt_leaves_the_finished_days_and_the_day_it_hit_recorded(db: MetricDB) -> None:
+    import duckdb
+
+    connection = duckdb.connect()
+    connection.register("orders", TABLE)
+    source = _InterruptedOn(connection, "orders", "orders", date_column="day")
+    source.day = DAYS[4]
+    suite = VerificationSuite([orders], db, "backfill")
+    with pytest.raises(KeyboardInterrupt):
+        suite.run_range([source], SINCE, UNTIL, batch_days=4)
+    statuses = {r.yyyy_mm_dd: r.status for r in db.runs()}
+    assert set(statuses) == set(DAYS[:5])
+    assert statuses[DAYS[4]] == "interrupted"
+    assert "interrupted" not in [statuses[day] for day in DAYS[:4]]
+
+
+def test_an_unexpected_error_midway_is_a_backfill_error_saying_what_is_recorded(
+    db: MetricDB,
+) -> None:
+    class Broken(DuckRelationDataSource):
+        # A buggy custom source: the rows of the batch reading DAYS[2] come back one
+        # column short.
+        def execute(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
+            rows = super().execute(sql, params)
+            return [row[:-1] for row in rows] if DAYS[2] in params.values() else rows
+
+    import duckdb
+
+    connection = duckdb.connect()
+    connection.register("orders", TABLE)
+    source = Broken(connection, "orders", "orders", date_column="day")
+    with pytest.raises(BackfillError, match="stopped at 2024-01-07: IndexError") as caught:
+        VerificationSuite([orders], db, "backfill").run_range([source], SINCE, UNTIL, batch_days=2)
+    assert isinstance(caught.value.__cause__, IndexError)
+    assert len(caught.value.results) == 2
+    assert {r.yyyy_mm_dd: r.status for r in db.runs()}[DAYS[2]] == "error"
 
 
 # -- the command line --------------------------------------------------------------------

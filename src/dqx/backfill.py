@@ -209,7 +209,9 @@ def backfill(
         for day in batch:
             try:
                 finished.append(run_day(day, values.analyzer))
-            except DQXError as exc:
+            except Exception as exc:
+                # Anything a day raises, so the caller learns what is recorded; an
+                # interrupt goes up as it is (the day records itself interrupted).
                 raise _stopped(exc, day, days, finished, suite) from exc
     return BackfillResult(days[0], days[-1], tuple(finished))
 
@@ -228,7 +230,7 @@ def _refuse_snapshots(plan: Plan, sources: Mapping[str, DataSource], suite: str)
 
 
 def _stopped(
-    exc: DQXError,
+    exc: Exception,
     day: dt.date,
     days: Sequence[dt.date],
     finished: Sequence[SuiteResult],
@@ -242,7 +244,8 @@ def _stopped(
     )
     rest = len(days) - len(finished) - 1
     return BackfillError(
-        f"backfill of suite {suite!r} stopped at {day.isoformat()}: {exc}. {before}; "
+        f"backfill of suite {suite!r} stopped at {day.isoformat()}: "
+        f"{exc if isinstance(exc, DQXError) else f'{type(exc).__name__}: {exc}'}. {before}; "
         f"{day.isoformat()} did not finish (a run that started is recorded with the status "
         f"it reached) and {rest} later day(s) did not run; resume with "
         f"since={day.isoformat()}",

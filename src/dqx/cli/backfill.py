@@ -144,7 +144,9 @@ def run_backfill(
                 raise
         raise
     with setup.stop.held():
-        _finish(setup, [day.execution_id for day in backfilled.days] or [suite.execution_id])
+        ids = [day.execution_id for day in backfilled.days]
+        # The day a failure stopped has a record (and a trace) of its own too.
+        _finish(setup, [*ids, suite.execution_id] if suite.execution_id not in ids else ids)
         if setup.stop.received:
             _interrupted(setup, suite.execution_id)
     _print(backfilled, fmt, threshold, failure)
