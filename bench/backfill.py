@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -76,7 +77,12 @@ def bench_backfill(settings: Any, parquet: Path) -> Any:
         list(sides.values()),
     )
     statements = probe.statements
+    backfill_side = sides[f"backfill of {days} days"]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     outcome.notes += [
+        f"{bench.seconds_text(backfill_side.median / days)} per day in all; the machine's "
+        f"1-minute load average was {load:.1f} on {os.cpu_count()} cores when the rounds "
+        "ended (other work shared it), which slows both sides: the ratio is the figure",
         f"{len(probe.days)} runs recorded, each with its own execution id; "
         f"{len(statements)} statements in all ("
         + ", ".join(bench.seconds_text(s.seconds) for s in statements)

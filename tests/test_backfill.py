@@ -259,10 +259,14 @@ def test_a_failure_midway_leaves_the_finished_days_recorded(store_url: str) -> N
         db.dispose()
 
 
-def test_recompute_always_takes_lagged_days_from_the_batch_not_the_store(db: MetricDB) -> None:
+@pytest.mark.parametrize(("batch_days", "statements"), [(366, 2), (3, 8)])
+def test_recompute_always_takes_lagged_days_from_the_batch_not_the_store(
+    db: MetricDB, batch_days: int, statements: int
+) -> None:
     suite = VerificationSuite([orders], db, "backfill", recompute="always")
-    backfilled = suite.run_range([_orders()], SINCE, UNTIL)
-    assert len(backfilled.statements) == 2
+    backfilled = suite.run_range([_orders()], SINCE, UNTIL, batch_days=batch_days)
+    # Two statements per batch: the day before a batch is still held, never rescanned.
+    assert len(backfilled.statements) == statements
     for result in backfilled.days:
         day = result.key.yyyy_mm_dd
         assert _values(result)["rows yesterday"] == _expected(day - dt.timedelta(days=1))["rows"]
