@@ -414,3 +414,79 @@ def test_dqx_run_refuses_a_bad_range_before_reading_data(
         not (tmp_path / "dqx.db").exists()
         or MetricDB(f"sqlite:///{tmp_path / 'dqx.db'}").runs() == []
     )
+
+
+# -- signals ------------------------------------------------------------------------------
+
+
+def test_a_signal_between_scans_waits_for_the_next_scan() -> None:
+    import os
+    import signal
+
+    from dqx.cli.interrupts import StopSignals
+
+    before = {signum: signal.getsignal(signum) for signum in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        with StopSignals() as stop:
+            with stop.deferred():
+                os.kill(os.getpid(), signal.SIGTERM)
+                bookkeeping_finished = True
+                assert stop.received == [signal.SIGTERM]
+                with pytest.raises(KeyboardInterrupt, match="SIGTERM"), stop.interruptible():
+                    pytest.fail("the scan must not start once a signal waits")
+                with stop.interruptible():
+                    scanned = True  # the waiting signal was raised once, not again
+            assert bookkeeping_finished and scanned
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
+
+
+@pytest.mark.slow
+def test_a_signal_mid_scan_stops_a_backfill_with_the_day_recorded_as_interrupted(
+    tmp_path: Any,
+) -> None:
+    import signal
+    import subprocess
+
+    from tests.support.slow_scan import CHECKS, DAY, dqx_argv, dqx_env, endless_orders, one_line
+
+    (tmp_path / "checks.py").write_text(CHECKS)
+    day = dt.date.fromisoformat(DAY)
+    db_url = f"sqlite:///{tmp_path / 'dqx.db'}"
+    run = subprocess.Popen(
+        dqx_argv(
+            "run",
+            "checks.py",
+            "--data",
+            endless_orders(tmp_path),
+            "--since",
+            (day - dt.timedelta(days=2)).isoformat(),
+            "--until",
+            DAY,
+            "--db",
+            db_url,
+        ),
+        cwd=tmp_path,
+        env=dqx_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert run.stderr is not None
+    for line in run.stderr:
+        if line.startswith("scanning dataset 'orders'"):
+            break
+    run.send_signal(signal.SIGINT)
+    out, err = run.communicate(timeout=60)
+    assert run.returncode == 130, out + err
+    message = one_line(err)
+    assert "interrupted (SIGINT) while analyzing dataset 'orders'" in message
+    db = MetricDB(db_url)
+    try:
+        # The batch's scan was the first day's: it is the one interrupted, none ran after.
+        assert [(r.yyyy_mm_dd, r.status) for r in db.runs()] == [
+            (day - dt.timedelta(days=2), "interrupted")
+        ]
+    finally:
+        db.dispose()

@@ -127,8 +127,11 @@ def run_backfill(
     from dqx.backfill import BackfillError, BackfillResult
 
     suite = setup.suite()
+    _interruptible_scans(setup)
     try:
-        with setup.progress:
+        # A signal between scans waits for the next one: most of a backfill is the
+        # days' bookkeeping, and an interrupt there would leave a day "running".
+        with setup.progress, setup.stop.deferred():
             backfilled = suite.run_range(setup.sources, *span, tags=tags)
         failure: DQXError | None = None
     except BackfillError as exc:
@@ -159,6 +162,21 @@ def run_backfill(
         ctx.exit(EXIT_FAILED)
 
 
+def _interruptible_scans(setup: RunSetup) -> None:
+    """Each source's statements run where a signal stops them at once."""
+    for source in setup.sources:
+        execute = source.execute
+
+        def interruptible(
+            sql: str, params: dict[str, Any], execute: Any = execute
+        ) -> list[tuple[Any, ...]]:
+            with setup.stop.interruptible():
+                rows: list[tuple[Any, ...]] = execute(sql, params)
+                return rows
+
+        vars(source)["execute"] = interruptible
+
+
 def _finish(setup: RunSetup, execution_ids: Sequence[str]) -> None:
     """Flush the traces (one per day) and record for each day whether it got out."""
     status = finish_run(setup.provider, setup.sources, setup.db, execution_ids[-1])
@@ -179,6 +197,11 @@ def _interrupted(setup: RunSetup, execution_id: str) -> NoReturn:
     runbook = runbook_url("run-interrupted", setup.settings.get("runbook_base_url"))
     try:
         say(stderr(), interrupted_line(setup.db, execution_id, stop.first, None, runbook))
+        say(
+            stderr(),
+            "dqx: the backfill stopped there; the days before it are recorded as their own "
+            "runs (dqx runs), the days after it did not run",
+        )
     finally:
         setup.db.dispose()
     # 128 + SIGINT, as `dqx run` exits when no handler saw the interrupt.
