@@ -12,6 +12,7 @@ every spec grouped by the same columns. A new kind is one subclass: see :mod:`dq
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -462,7 +463,12 @@ class CustomSQL(MetricSpec):
         # Shared by every caller: read it, never change it (aggregate() hands out copies).
         found = self._trees.get(dialect)
         if found is None:
-            found = parse_custom_sql(self.sql, dialect, where=where)
+            try:
+                found = _parsed(self.sql, dialect)
+            except DefinitionError:
+                # Again, for the message that says where the text was written.
+                parse_custom_sql(self.sql, dialect, where=where)
+                raise
             self._trees[dialect] = found
         return found
 
@@ -473,3 +479,11 @@ class CustomSQL(MetricSpec):
 
     def aggregate(self, params: Params, dialect: str) -> exp.Expr:
         return self._tree(dialect).copy()
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(sql: str, dialect: str) -> exp.Expr:
+    """``parse_custom_sql`` once per text and dialect in a process: each run declares
+    its checks afresh (new specs), and a backfill plans every day, so the same text
+    would otherwise be parsed by sqlglot once per run."""
+    return parse_custom_sql(sql, dialect)
