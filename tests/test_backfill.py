@@ -448,6 +448,7 @@ def test_a_signal_mid_scan_stops_a_backfill_with_the_day_recorded_as_interrupted
 ) -> None:
     import signal
     import subprocess
+    import time
 
     from tests.support.slow_scan import CHECKS, DAY, dqx_argv, dqx_env, endless_orders, one_line
 
@@ -476,6 +477,7 @@ def test_a_signal_mid_scan_stops_a_backfill_with_the_day_recorded_as_interrupted
     assert run.stderr is not None
     for line in run.stderr:
         if line.startswith("scanning dataset 'orders'"):
+            time.sleep(0.5)  # well inside the query, as tests/reliability/ waits
             break
     run.send_signal(signal.SIGINT)
     out, err = run.communicate(timeout=60)

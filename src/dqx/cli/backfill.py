@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from dqx.datasource import DataSource
     from dqx.orm.repositories import MetricDB
     from dqx.records import SuiteResult
+    from dqx.telemetry.sdk import ExportStatus
 
 __all__ = ["RunSetup", "date_span", "range_options", "run_backfill"]
 
@@ -139,9 +140,10 @@ def run_backfill(
     except BaseException as exc:
         # A refused definition, an interrupt: the day that was running is recorded
         # with the status it reached; the finished days are recorded already.
-        _finish(setup, [suite.execution_id])
+        status = _finish(setup, [suite.execution_id])
         if isinstance(exc, KeyboardInterrupt):
-            _interrupted(setup, suite.execution_id)
+            _interrupted(setup, suite.execution_id, status)
+        setup.db.dispose()
         if isinstance(exc, DQXError):
             with dqx_errors():
                 raise
@@ -149,9 +151,12 @@ def run_backfill(
     with setup.stop.held():
         ids = [day.execution_id for day in backfilled.days]
         # The day a failure stopped has a record (and a trace) of its own too.
-        _finish(setup, [*ids, suite.execution_id] if suite.execution_id not in ids else ids)
+        status = _finish(
+            setup, [*ids, suite.execution_id] if suite.execution_id not in ids else ids
+        )
         if setup.stop.received:
-            _interrupted(setup, suite.execution_id)
+            _interrupted(setup, suite.execution_id, status)
+    setup.db.dispose()
     _print(backfilled, fmt, threshold, failure)
     if failure is not None:
         if isinstance(failure.__cause__, DefinitionError):
@@ -177,26 +182,27 @@ def _interruptible_scans(setup: RunSetup) -> None:
         vars(source)["execute"] = interruptible
 
 
-def _finish(setup: RunSetup, execution_ids: Sequence[str]) -> None:
+def _finish(setup: RunSetup, execution_ids: Sequence[str]) -> ExportStatus | None:
     """Flush the traces (one per day) and record for each day whether it got out."""
     status = finish_run(setup.provider, setup.sources, setup.db, execution_ids[-1])
     if status is None or not (status.exported or status.failed):
-        return
+        return status
     for execution_id in execution_ids[:-1]:
         try:
             setup.db.record_trace_export(execution_id, status.ok)
         except DQXError as exc:
             say(stderr(), f"dqx: could not record the trace export of run {execution_id}: {exc}")
+    return status
 
 
-def _interrupted(setup: RunSetup, execution_id: str) -> NoReturn:
+def _interrupted(setup: RunSetup, execution_id: str, status: ExportStatus | None) -> NoReturn:
     from dqx.alerts.model import runbook_url
 
     stop = setup.stop
     stop.ending()
     runbook = runbook_url("run-interrupted", setup.settings.get("runbook_base_url"))
     try:
-        say(stderr(), interrupted_line(setup.db, execution_id, stop.first, None, runbook))
+        say(stderr(), interrupted_line(setup.db, execution_id, stop.first, status, runbook))
         say(
             stderr(),
             "dqx: the backfill stopped there; the days before it are recorded as their own "
