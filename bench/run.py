@@ -34,6 +34,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 sys.path.insert(0, str(HERE))
 
+import backfill  # noqa: E402
 import lineitem  # noqa: E402
 
 PG_ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/test"
@@ -1092,6 +1093,11 @@ def main(argv: list[str] | None = None) -> int:
 
         step("13-15: wide suites")
         outcomes.extend(wide.benchmarks(sys.modules[__name__], settings, wanted))
+    if wanted("20"):
+        step("20: a year's backfill vs one full-table run")
+        outcomes.append(
+            backfill.bench_backfill(settings, lineitem.generate(settings.data_dir, settings.rows))
+        )
     outcomes.sort(key=lambda o: (int(re.sub(r"\D", "", o.number)), o.number))
     elapsed = time.perf_counter() - begun
     context = [

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Span, Status, StatusCode, TracerProvider
 
+from dqx.analyzer import Analyzer
+from dqx.backfill import BATCH_DAYS, BackfillResult, backfill, days_between
 from dqx.checks import Check, Context, check
 from dqx.common import (
     EXECUTION_ID_TAG,
@@ -44,7 +46,7 @@ from dqx.telemetry.metering import get_meter, record_run
 from dqx.telemetry.tracing import get_tracer, start_run_span
 from dqx.values import RunValues
 
-__all__ = ["Check", "Context", "SuiteResult", "VerificationSuite", "check"]
+__all__ = ["BackfillResult", "Check", "Context", "SuiteResult", "VerificationSuite", "check"]
 
 log = logging.getLogger(__name__)
 RunLog = logging.LoggerAdapter[logging.Logger]
@@ -149,6 +151,54 @@ class VerificationSuite:
             )
         if not isinstance(key, ResultKey):
             raise DefinitionError(f"run() needs a ResultKey, got {key!r}")
+        self._refuse_reserved_tags(key)
+        enriched_key = ResultKey(key.yyyy_mm_dd, {**key.tags, EXECUTION_ID_TAG: self.execution_id})
+        return self._run(datasources, enriched_key, enable_plugins)
+
+    def run_range(
+        self,
+        datasources: Sequence[DataSource],
+        since: dt.date,
+        until: dt.date,
+        *,
+        tags: Mapping[str, str] | None = None,
+        enable_plugins: bool = True,
+        batch_days: int = BATCH_DAYS,
+    ) -> BackfillResult:
+        """A backfill: run every day from ``since`` to ``until`` (both included).
+
+        Each day is a run of its own (execution id, trace, record, plugins), in date
+        order, each persisted before the next, so day N+1's lags see day N. The values
+        of date-partitioned sources are computed ``batch_days`` days per batch of
+        statements (see :mod:`dqx.backfill`); a source without a date column is
+        refused. A day that raises stops the backfill with
+        :class:`~dqx.backfill.BackfillError`, the finished days staying recorded.
+        Afterwards :attr:`result` is the last day's.
+        """
+        if self._started:
+            raise SuiteStateError(
+                f"suite {self._name!r} already ran as {self._execution_id}; call reset() "
+                "before a backfill"
+            )
+        days = days_between(since, until)
+        key = ResultKey(since, tags)
+        self._refuse_reserved_tags(key)
+        self._require_checks()
+        sources = index_sources(datasources)
+
+        def plan_day(day: dt.date) -> Plan:
+            day_key = ResultKey(day, key.tags)
+            return make_plan(declare(self._checks, day_key, sources), day_key, sources)
+
+        def run_day(day: dt.date, analyzer: Callable[[DataSource], Analyzer]) -> SuiteResult:
+            if self._started:
+                self.reset()
+            day_key = ResultKey(day, {**key.tags, EXECUTION_ID_TAG: self.execution_id})
+            return self._run(list(sources.values()), day_key, enable_plugins, analyzer)
+
+        return backfill(days, sources, plan_day, run_day, suite=self._name, batch_days=batch_days)
+
+    def _refuse_reserved_tags(self, key: ResultKey) -> None:
         reserved = sorted(tag for tag in key.tags if is_internal_tag(tag))
         if reserved:
             raise DefinitionError(
@@ -156,16 +206,21 @@ class VerificationSuite:
                 "reserved (tags starting with '__' are dqx's own; run() adds "
                 f"{EXECUTION_ID_TAG!r} itself); pass the key without them"
             )
-        enriched_key = ResultKey(key.yyyy_mm_dd, {**key.tags, EXECUTION_ID_TAG: self.execution_id})
-        return self._run(datasources, enriched_key, enable_plugins)
 
-    def _run(
-        self, datasources: Sequence[DataSource], key: ResultKey, enable_plugins: bool
-    ) -> SuiteResult:
+    def _require_checks(self) -> None:
         if not self._checks:
             raise DefinitionError(
                 f"suite {self._name!r} has no checks to run; pass at least one @check function"
             )
+
+    def _run(
+        self,
+        datasources: Sequence[DataSource],
+        key: ResultKey,
+        enable_plugins: bool,
+        analyzer: Callable[[DataSource], Analyzer] = Analyzer,
+    ) -> SuiteResult:
+        self._require_checks()
         sources = index_sources(datasources)
         plan = make_plan(declare(self._checks, key, sources), key, sources)
         self._started = True
@@ -180,7 +235,7 @@ class VerificationSuite:
             try:
                 self._record(self._bare_record(key, started, sampled, "running"), run_log)
                 result = self._compute(
-                    plan, sources, tracer, root, run_log, started, sampled, progress
+                    plan, sources, tracer, root, run_log, started, sampled, progress, analyzer
                 )
             except KeyboardInterrupt as interrupt:
                 # Ctrl-C, or SIGTERM as an application raises it: not an error. The
@@ -205,6 +260,7 @@ class VerificationSuite:
         started: dt.datetime,
         sampled: bool,
         progress: Progress,
+        analyzer: Callable[[DataSource], Analyzer],
     ) -> SuiteResult:
         run_log.info(
             "dqx run %s of suite %r for %s started",
@@ -215,7 +271,7 @@ class VerificationSuite:
         progress.stage = "reading history"
         history = read_history(plan, sources, self._db, self._recompute)
         _note_history_error(history, root, run_log)
-        computed, statements = analyze(plan, sources, history, tracer, run_log, progress)
+        computed, statements = analyze(plan, sources, history, tracer, run_log, progress, analyzer)
         values = RunValues.gather(plan, history, computed)
         metrics = values.metrics(self._execution_id, self._name)
         progress.stage = "persisting metrics"

@@ -65,12 +65,14 @@ def analyze(
     tracer: Tracer,
     run_log: RunLog,
     progress: Progress | None = None,
+    analyzer: Callable[[DataSource], Analyzer] = Analyzer,
 ) -> tuple[dict[MetricKey, Computed], list[Statement]]:
     """Compute what history did not give, one traced batch per dataset.
 
     A lagged day of a snapshot source cannot be computed: its value is a Failure
     naming dataset, metric and date, never today's rows reused. ``progress`` learns
-    which dataset is being analyzed.
+    which dataset is being analyzed; ``analyzer`` makes each source's analyzer (a
+    backfill's serves values it computed for many days at once).
     """
     progress = progress or Progress()
     values: dict[MetricKey, Computed] = {}
@@ -90,7 +92,7 @@ def analyze(
             to_compute.append((spec, day))
         if to_compute:
             progress.stage = f"analyzing dataset {dataset!r}"
-            computed, ran = _analyze_dataset(source, to_compute, tracer, run_log)
+            computed, ran = _analyze_dataset(analyzer(source), to_compute, tracer, run_log)
             # Only what was asked: the engine also counts rows whether asked or not.
             values.update(((spec, dataset, day), computed[(spec, day)]) for spec, day in to_compute)
             statements.extend(ran)
@@ -113,11 +115,12 @@ def _no_history(
 
 
 def _analyze_dataset(
-    source: DataSource,
+    analyzer: Analyzer,
     to_compute: Sequence[tuple[MetricSpec, dt.date]],
     tracer: Tracer,
     run_log: RunLog,
 ) -> tuple[Mapping[tuple[MetricSpec, dt.date], Computed], list[Statement]]:
+    source = analyzer.source
     dates = sorted({day for _, day in to_compute})
     specs = list(dict.fromkeys(spec for spec, _ in to_compute))
     attributes: dict[str, Any] = {
@@ -128,7 +131,7 @@ def _analyze_dataset(
     }
     with tracer.start_as_current_span(ANALYZE_SPAN, attributes=attributes) as span:
         started = time.perf_counter()
-        computed, ran = Analyzer(source).compute(specs, dates)
+        computed, ran = analyzer.compute(specs, dates)
         if span.is_recording():
             _describe_statements(span, source.name, ran)
         run_log.info(

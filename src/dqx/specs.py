@@ -20,7 +20,7 @@ from sqlglot import exp
 
 from dqx.bind_values import BindValue, check_bind_value, comparable_kinds, value_kind
 from dqx.common import DefinitionError, canonical_json
-from dqx.custom_sql import parse_custom_sql
+from dqx.custom_sql import parsed_once
 
 if TYPE_CHECKING:
     from dqx.datasource import DataSource
@@ -487,7 +487,7 @@ class CustomSQL(MetricSpec):
         # Shared by every caller: read it, never change it (aggregate() hands out copies).
         found = self._trees.get(dialect)
         if found is None:
-            found = parse_custom_sql(self.sql, dialect, where=where)
+            found = parsed_once(self.sql, dialect, where=where)
             self._trees[dialect] = found
         return found
 
