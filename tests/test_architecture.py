@@ -86,7 +86,15 @@ LAYERS: list[tuple[str, set[str]]] = [
     ),
     (
         "phases and readers",
-        {"dqx.plan", "dqx.history", "dqx.execution", "dqx.values", "dqx.data", "dqx.series"},
+        {
+            "dqx.plan",
+            "dqx.history",
+            "dqx.execution",
+            "dqx.values",
+            "dqx.data",
+            "dqx.diff",
+            "dqx.series",
+        },
     ),
     ("conductor and presentation", {"dqx", "dqx.api", "dqx.display", "dqx.demo", "dqx.report"}),
     ("command line", {"dqx.cli"}),
