@@ -220,12 +220,15 @@ def test_identity_includes_tags_so_other_tags_are_other_metrics(store: MetricDB)
     assert result.assertions_changed == [] and result.assertions_unchanged == 5
 
 
-def test_null_and_nan_are_values_like_any_other(store: MetricDB) -> None:
-    @check(name="Odd")
-    def odd(mp: MetricProvider, ctx: Context) -> None:
-        ctx.assert_that(mp.average("price")).where(name="avg").is_gt(0)
-        ctx.assert_that(mp.maximum("q")).where(name="max q").is_gt(0)
-        ctx.assert_that(mp.sum("z")).where(name="sum z").is_gt(0)
+@check(name="Odd")
+def odd(mp: MetricProvider, ctx: Context) -> None:
+    ctx.assert_that(mp.average("price")).where(name="avg").is_gt(0)
+    ctx.assert_that(mp.maximum("q")).where(name="max q").is_gt(0)
+    ctx.assert_that(mp.sum("z")).where(name="sum z").is_gt(0)
+
+
+def odd_runs(db: MetricDB) -> tuple[str, str]:
+    """A: average(price) NaN, maximum(q) NULL; B: both numbers; sum(z) NaN in both."""
 
     def source(price: float, q: float | None) -> DuckRelationDataSource:
         table = pa.table(
@@ -237,8 +240,13 @@ def test_null_and_nan_are_values_like_any_other(store: MetricDB) -> None:
         )
         return DuckRelationDataSource.from_arrow(table, "odd")
 
-    a = run(store, [odd], [source(float("nan"), None)]).execution_id
-    b = run(store, [odd], [source(3.0, 5.0)]).execution_id
+    a = run(db, [odd], [source(float("nan"), None)]).execution_id
+    b = run(db, [odd], [source(3.0, 5.0)]).execution_id
+    return a, b
+
+
+def test_null_and_nan_are_values_like_any_other(store: MetricDB) -> None:
+    a, b = odd_runs(store)
     result = diff(store, a, b)
 
     changed = {c.metric: c for c in result.metrics_changed}
@@ -383,6 +391,27 @@ def test_cli_table_names_each_section_and_exit_code_flags_differences(
     assert flagged.returncode == 1 and flagged.stdout == table.stdout
     assert same.returncode == 0, same.stderr
     assert f"no differences: {len(store.metrics_for_execution(a))} metrics" in same.stdout
+
+
+@pytest.mark.slow
+def test_cli_json_stays_strict_with_nan_and_null(
+    store: MetricDB, store_url: str, tmp_path: Path
+) -> None:
+    a, b = odd_runs(store)
+
+    done = dqx("diff", a, b, "--db", store_url, "--format", "json", cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"not strict JSON: {constant}")
+
+    document = json.loads(done.stdout, parse_constant=refuse)
+    changed = {m["metric"]: m for m in document["metrics"]["changed"]}
+    assert (changed["average(price)"]["a"], changed["average(price)"]["b"]) == ("NaN", 2.0)
+    assert (changed["maximum(q)"]["a"], changed["maximum(q)"]["b"]) == (None, 5.0)
+    assert all(m["absolute"] is None and m["relative"] is None for m in changed.values())
+    assert document["metrics"]["unchanged"] == 1
 
 
 @pytest.mark.slow
