@@ -93,6 +93,8 @@ LAYERS: list[tuple[str, set[str]]] = [
             "dqx.values",
             "dqx.data",
             "dqx.diff",
+            "dqx.diff.pairing",
+            "dqx.diff.result",
             "dqx.series",
         },
     ),

@@ -8,7 +8,9 @@ checked against the same numbers computed in plain Python from the tables.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import itertools
 import json
 import math
 import os
@@ -262,6 +264,81 @@ def test_null_and_nan_are_values_like_any_other(store: MetricDB) -> None:
     }
 
 
+# Three days of prices: yesterday's run (staging) and today's (prod) overlap on one.
+PRICES = {
+    DAY - dt.timedelta(days=2): [4.0, 6.0],
+    YESTERDAY: [5.0, 7.0, 9.0],
+    DAY: [8.0, 8.0, 11.0, 13.0],
+}
+
+
+@check(name="Daily", datasets=["sales"])
+def daily(mp: MetricProvider, ctx: Context) -> None:
+    ctx.assert_that(mp.num_rows()).where(name="rows").is_gt(0)
+    ctx.assert_that(mp.ext.day_over_day(mp.sum("price"))).where(name="dod").is_lt(1)
+
+
+def daily_runs(db: MetricDB) -> tuple[str, str]:
+    rows = [(day, price) for day, prices in PRICES.items() for price in prices]
+    table = pa.table({"yyyy_mm_dd": [r[0] for r in rows], "price": [r[1] for r in rows]})
+    sales = DuckRelationDataSource.from_arrow(table, "sales")
+    a = VerificationSuite([daily], db, "Daily")
+    a.run([sales], ResultKey(YESTERDAY, {"env": "staging"}))
+    b = VerificationSuite([daily], db, "Daily")
+    b.run([sales], ResultKey(DAY, {"env": "prod"}))
+    return a.execution_id, b.execution_id
+
+
+def test_aligned_by_run_yesterdays_run_meets_todays_day_by_day(store: MetricDB) -> None:
+    a, b = daily_runs(store)
+
+    by_identity = diff(store, a, b)
+    by_run = diff(store, a, b, align="run")
+
+    # By identity nothing meets: other tags, and the dates overlap under other tags.
+    assert by_identity.metrics_changed == [] and by_identity.metrics_unchanged == 0
+    days = sorted(PRICES)
+    sums = {day: math.fsum(PRICES[day]) for day in days}
+    dod = {day: (sums[day] - sums[prev]) / sums[prev] for prev, day in itertools.pairwise(days)}
+    expected = {
+        ("num_rows()", 0): (len(PRICES[YESTERDAY]), len(PRICES[DAY])),
+        ("sum(price)", 0): (sums[YESTERDAY], sums[DAY]),
+        ("sum(price)", 1): (sums[days[0]], sums[YESTERDAY]),
+        ("day_over_day(sum(price))", 0): (dod[YESTERDAY], dod[DAY]),
+    }
+    got = {(c.metric, c.lag): c for c in by_run.metrics_changed}
+    assert set(got) == set(expected)
+    for key, (before, after) in expected.items():
+        change = got[key]
+        assert (change.a, change.b) == (pytest.approx(before), pytest.approx(after))
+        assert change.absolute == pytest.approx(after - before)
+        assert change.yyyy_mm_dd == DAY - dt.timedelta(days=key[1])
+        assert change.tags == {"env": "prod"}
+    assert by_run.metrics_only_in_a == by_run.metrics_only_in_b == []
+    # dod < 1: (21 - 10) / 10 = 1.1 fails yesterday, (40 - 21) / 21 passes today.
+    assert [(c.assertion, c.a.status, c.b.status) for c in by_run.assertions_changed] == [
+        ("dod", "FAILURE", "OK")
+    ]
+    assert by_run.to_dict()["align"] == "run"
+    assert by_run.to_dict()["metrics"]["changed"][0]["lag"] in (0, 1)
+
+
+def test_aligning_by_run_needs_each_runs_record(store: MetricDB) -> None:
+    a, b = daily_runs(store)
+    orphan = uuid.uuid4().hex
+    (metric, *_) = store.metrics_for_execution(a)
+    store.persist([dataclasses.replace(metric, id=uuid.uuid4().hex, execution_id=orphan)])
+
+    # By identity, a run known only by its metrics is compared as it is.
+    result = diff(store, orphan, a)
+    assert result.run_a is None and result.metrics_unchanged == 1
+    assert result.to_dict()["a"]["suite"] is None
+    with pytest.raises(ValueError, match=f"run {orphan} has metrics but no run record"):
+        diff(store, orphan, b, align="run")
+    with pytest.raises(ValueError, match="align"):
+        diff(store, a, b, align="tags")  # type: ignore[arg-type]
+
+
 def test_values_within_the_tolerance_are_the_same_value(store: MetricDB) -> None:
     a, b = the_two_runs(store)
 
@@ -300,6 +377,39 @@ def test_same_value_and_the_change_of_awkward_values() -> None:
     assert (change(-4.0, -2.0).absolute, change(-4.0, -2.0).relative) == (2.0, 0.5)
     assert change(inf, inf).absolute is None and change(inf, 1.0).relative is None
     assert change(1.0, inf).absolute == inf and change(1.0, inf).relative == inf
+
+
+def _shape(value: Any) -> Any:
+    """Keys all the way down (a list by its first item), leaving out placeholders and
+    tags, whose keys are the user's."""
+    if isinstance(value, dict):
+        if "…" in value:
+            return None
+        return {k: None if k == "tags" else _shape(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_shape(value[0])] if value else []
+    return None
+
+
+def _same_shape(documented: Any, real: Any, where: str = "") -> None:
+    if isinstance(documented, dict) and isinstance(real, dict):
+        assert list(documented) == list(real), where
+        for key in documented:
+            _same_shape(documented[key], real[key], f"{where}.{key}")
+    elif isinstance(documented, list) and documented and real:
+        _same_shape(documented[0], real[0], where + "[0]")
+
+
+def test_docs_cli_md_shows_the_json_document_as_it_is(store: MetricDB) -> None:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "cli.md").read_text(encoding="utf-8")
+    example = text.split("### `dqx diff", 1)[1].split("```json\n", 1)[1].split("```", 1)[0]
+    a, b = the_two_runs(store)
+    real = diff(store, a, b).to_dict()
+    # Sections the two runs leave empty are shown by their counterpart.
+    real["statements"]["only_in_a"] = real["statements"]["only_in_b"]
+    real["metrics"]["only_in_a"] = real["metrics"]["only_in_b"]
+
+    _same_shape(_shape(json.loads(example)), _shape(real))
 
 
 # -- the command line ---------------------------------------------------------------------
@@ -412,6 +522,34 @@ def test_cli_json_stays_strict_with_nan_and_null(
     assert (changed["maximum(q)"]["a"], changed["maximum(q)"]["b"]) == (None, 5.0)
     assert all(m["absolute"] is None and m["relative"] is None for m in changed.values())
     assert document["metrics"]["unchanged"] == 1
+
+
+@pytest.mark.slow
+def test_cli_align_run_pairs_days_before_each_runs_date(
+    store: MetricDB, store_url: str, tmp_path: Path
+) -> None:
+    a, b = daily_runs(store)
+
+    done = dqx("diff", a, b, "--db", store_url, "--align", "run", "--format", "json", cwd=tmp_path)
+    table = dqx("diff", a, b, "--db", store_url, "--align", "run", cwd=tmp_path)
+
+    assert done.returncode == 0, done.stderr
+    document = json.loads(done.stdout)
+    assert document["align"] == "run" and document["counts"]["metrics_changed"] == 4
+    sums = {
+        (m["lag"], m["yyyy_mm_dd"]): (m["a"], m["b"])
+        for m in document["metrics"]["changed"]
+        if m["metric"] == "sum(price)"
+    }
+    assert sums == {
+        (0, DAY.isoformat()): (math.fsum(PRICES[YESTERDAY]), math.fsum(PRICES[DAY])),
+        (1, YESTERDAY.isoformat()): (
+            math.fsum(PRICES[DAY - dt.timedelta(days=2)]),
+            math.fsum(PRICES[YESTERDAY]),
+        ),
+    }
+    assert table.returncode == 0, table.stderr
+    assert f"t-1 ({YESTERDAY.isoformat()})" in table.stdout and "tags aside" in table.stdout
 
 
 @pytest.mark.slow

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from dqx.cli.errors import EXIT_FAILED, bad_news, dqx_errors
+from dqx.cli.errors import EXIT_FAILED, bad_news, dqx_errors, usage
 from dqx.cli.options import db_option, format_option
 from dqx.cli.output import emit_json, say, stdout
 from dqx.cli.wiring import load, open_db
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from rich.table import Table
     from rich.text import Text
 
-    from dqx.diff import MetricChange, MetricValue, RunDiff, StatementChange
+    from dqx.diff import Align, MetricChange, MetricValue, RunDiff, StatementChange
     from dqx.records import AssertionRecord, RunRecord, Statement
 
 __all__ = ["diff_command"]
@@ -46,6 +46,14 @@ _STATUS_STYLE = {"OK": "green", "FAILURE": "bold red", "ERROR": "bold yellow"}
     help="Values closer than this, relative to the larger, are the same (0: exact).",
 )
 @click.option(
+    "--align",
+    type=click.Choice(["identity", "run"]),
+    default="identity",
+    show_default=True,
+    help="How metrics meet: identity (same metric, dataset, tags and date) or run (same "
+    "metric and dataset, the same days before each run's date, tags aside).",
+)
+@click.option(
     "--exit-code",
     "exit_code",
     is_flag=True,
@@ -59,6 +67,7 @@ def diff_command(
     db_url: str | None,
     fmt: str,
     rel_tol: float,
+    align: Align,
     exit_code: bool,
 ) -> None:
     """What changed from run A to run B: metric values (absolute and relative), metrics
@@ -66,8 +75,10 @@ def diff_command(
     differs.
 
     A and B are execution ids (32 hex digits, or the dashed UUID form). Metrics are
-    matched by metric, dataset, tags and date, assertions by check and name,
-    statements by dataset and the metrics they compute. --format json prints the
+    matched by metric, dataset, tags and date (--align run: by metric, dataset and
+    days before each run's date, so yesterday's run meets today's and staging's
+    meets prod's), assertions by check and name, statements by dataset and the
+    metrics they compute. --format json prints the
     document docs/cli.md describes (schema dqx.diff/1).
     """
     from dqx.common import normalize_execution_id
@@ -80,9 +91,11 @@ def diff_command(
     try:
         with dqx_errors():
             try:
-                result = diff(db, a, b, rel_tol=rel_tol)
+                result = diff(db, a, b, rel_tol=rel_tol, align=align)
             except UnknownRunError as exc:
                 bad_news(str(exc))
+            except ValueError as exc:
+                usage(str(exc))
     finally:
         db.dispose()
     if fmt == "json":
@@ -118,6 +131,12 @@ def print_diff(result: RunDiff, console: Console) -> None:
 def _print_runs(result: RunDiff, console: Console) -> None:
     for label, execution_id, run in (("A", result.a, result.run_a), ("B", result.b, result.run_b)):
         say(console, f"{label}  {execution_id}  {_describe(run)}")
+    if result.align == "run":
+        say(
+            console,
+            "metrics paired by days before each run's date (t, t-1, ...), tags aside; "
+            "a changed metric shows B's date",
+        )
 
 
 def _describe(run: RunRecord | None) -> str:
@@ -179,7 +198,7 @@ def _changed_metrics(result: RunDiff) -> Table:
     for change in result.metrics_changed:
         absolute = change.absolute
         table.add_row(
-            *_metric_cells(change),
+            *_metric_cells(change, result),
             Text(_value(change.a, change.metric)),
             Text(_value(change.b, change.metric)),
             Text("-" if absolute is None else ("+" if absolute > 0 else "") + _value(absolute, "")),
@@ -188,11 +207,11 @@ def _changed_metrics(result: RunDiff) -> Table:
     return table
 
 
-def _metric_cells(item: MetricChange | MetricValue) -> tuple[Text, ...]:
+def _metric_cells(item: MetricChange | MetricValue, result: RunDiff) -> tuple[Text, ...]:
     from rich.text import Text
 
     return (
-        Text(item.yyyy_mm_dd.isoformat()),
+        Text(_day(item, result)),
         Text(item.dataset),
         Text(item.metric),
         Text(_tags(item.tags)),
@@ -210,9 +229,20 @@ def _lone_metrics(result: RunDiff, side: str) -> Table:
     )
     for value in values:
         table.add_row(
-            *_metric_cells(value), Text(_value(value.value, value.metric)), Text(value.origin)
+            *_metric_cells(value, result),
+            Text(_value(value.value, value.metric)),
+            Text(value.origin),
         )
     return table
+
+
+def _day(item: MetricChange | MetricValue, result: RunDiff) -> str:
+    """The metric's date; aligned by run, its place before the run's date first (t-1),
+    since the two runs' dates differ."""
+    if result.align == "identity" or item.lag is None:
+        return item.yyyy_mm_dd.isoformat()
+    place = "t" if item.lag == 0 else f"t{-item.lag:+d}"
+    return f"{place} ({item.yyyy_mm_dd.isoformat()})"
 
 
 def _status(status: str) -> Text:
