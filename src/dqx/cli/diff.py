@@ -78,8 +78,11 @@ def diff_command(
     matched by metric, dataset, tags and date (--align run: by metric, dataset and
     days before each run's date, so yesterday's run meets today's and staging's
     meets prod's), assertions by check and name, statements by dataset and the
-    metrics they compute. --format json prints the
-    document docs/cli.md describes (schema dqx.diff/1).
+    metrics they compute. --format json prints the document docs/cli.md describes
+    (schema dqx.diff/1).
+
+    Exits 0 whatever the runs hold, or 1 with --exit-code when anything differs; a run
+    the database does not know is 1, a malformed id 2.
     """
     from dqx.common import normalize_execution_id
     from dqx.diff import UnknownRunError, diff
