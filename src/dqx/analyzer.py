@@ -1,28 +1,21 @@
-"""Plan metrics into as few SQL statements as the engine needs, run them, read values.
+"""Run the statements of one dataset and a batch of dates, and read their values back.
 
-For one dataset and a batch of dates the plan is:
+:mod:`dqx.planner` cuts the metrics into statements, as the source's statement shape
+says: shared aggregates in statements of a measured width, ``count_values`` on one
+column folded into one grouped count, one grouped statement per column set of
+``unique_count`` / ``duplicate_count``. DuckDB does not share a scan between DISTINCT
+aggregates anyway: on 6M rows (bench/distinct_strategies.py) COUNT(DISTINCT) in the
+shared statement, separate COUNT(DISTINCT) statements and the grouped shape were
+within noise of each other (1.36-1.45 s best of 5), so the shape that lets both
+metrics of a column set share one grouping stays. PostgreSQL is the exception
+(``groups_with_distinct``): its hash aggregate over many groups loses to the sort
+behind COUNT(DISTINCT), so there the same statement is written with DISTINCT
+aggregates when every metric has one.
 
-* one statement holding every *shared* aggregate (counts, sums, averages, min/max,
-  variance, filtered counts, custom_sql), grouped by date on a partitioned source;
-* one grouped statement per column set of the *grouped* metrics (``unique_count(c)``
-  and ``duplicate_count([c])`` over the same columns share it).
-  DuckDB does not share a scan between DISTINCT aggregates anyway: on 6M rows
-  (bench/distinct_strategies.py) COUNT(DISTINCT) in the shared statement, separate
-  COUNT(DISTINCT) statements and this grouped shape were within noise of each other
-  (1.36-1.45 s best of 5), so the shape that lets both metrics of a column set share
-  one grouping stays. PostgreSQL is the exception (``groups_with_distinct``): its
-  hash aggregate over many groups loses to the sort behind COUNT(DISTINCT), so there
-  the same statement is written with DISTINCT aggregates when every metric has one.
-
-What goes where is the specs' to say (:attr:`~dqx.specs.MetricSpec.grouped_by`,
-``counts_rows``, ``user_written``), and each renders its own SQL; the source renders the
-statement in its dialect. A date of the batch without rows still gets every shared
-value in the same statement: a UNION ALL branch over zero rows says what each aggregate
-is then.
-
-Aggregates are aliased by position (``m_0``, ``m_1``, ...), so a plan always renders to
-the same SQL text. If a statement fails, it is split so only the metrics that caused
-the failure become errors.
+A date of the batch without rows still gets every shared value in the same statement:
+a UNION ALL branch over zero rows says what each aggregate is then. If a statement
+fails, it is split so only the metrics that caused the failure become errors; a
+folded count that fails is counted again the plain way.
 """
 
 from __future__ import annotations
@@ -35,18 +28,14 @@ from decimal import Decimal
 from typing import Any
 
 from returns.result import Failure, Result, Success
-from sqlglot import exp
 
 from dqx.common import ComputeError, DefinitionError
 from dqx.datasource import DataSource
+from dqx.planner import Aggregate, Folded, Grouped, Planner, Rendered
 from dqx.records import Statement
-from dqx.specs import MetricSpec, Params
+from dqx.specs import MetricSpec
 
 __all__ = ["Analyzer", "Computed", "Statement", "validate_specs"]
-
-_DATE_ALIAS = "dqx_date"
-_ROWS_ALIAS = "dqx_rows"
-_GROUP_ROWS = "n"
 
 #: A computed value: a float, ``None`` for SQL NULL, or the engine's error message.
 Computed = Result[float | None, str]
@@ -118,13 +107,22 @@ class Analyzer:
             )
         validate_specs(self.source, unique_specs)
         batch = _Batch(self.source, unique_dates)
-        self._run_shared(batch, [spec for spec in unique_specs if spec.grouped_by is None])
-        by_columns: dict[tuple[str, ...], list[MetricSpec]] = {}
-        for spec in unique_specs:
-            if spec.grouped_by is not None:
-                by_columns.setdefault(tuple(sorted(spec.grouped_by)), []).append(spec)
-        for columns, grouped in by_columns.items():
-            self._run_grouped(batch, columns, grouped)
+        planner = Planner(self.source, unique_dates)
+        cut = planner.cut(unique_specs)
+        unfolded: list[MetricSpec] = []
+        for fold in cut.folded:
+            if not self._run_folded(batch, planner, fold):
+                unfolded.extend(fold.specs)
+        chunks = cut.chunks + (planner.chunks(unfolded) if unfolded else [])
+        if not chunks:
+            # The row count is the rows-scanned figure: counted even with nothing else.
+            chunks = [[]]
+        for index, chunk in enumerate(chunks):
+            # The row count rides along in every shared statement: it is the rows-scanned
+            # figure and the value of any spec that counts rows, at no extra cost.
+            self._run_shared(batch, planner, chunk, cut.counted if index == 0 else [])
+        for group in cut.grouped:
+            self._run_grouped(batch, planner, group)
         self._refuse_stray_dates(batch)
         return batch.values, batch.statements
 
@@ -147,62 +145,57 @@ class Analyzer:
 
     # -- shared aggregates -------------------------------------------------------------
 
-    def _run_shared(self, batch: _Batch, specs: list[MetricSpec]) -> None:
-        # The row count rides along in every shared statement: it is the rows-scanned
-        # figure and the value of any spec that counts rows, at no extra cost in the scan.
-        counted = [spec for spec in specs if spec.counts_rows]
-        specs = [spec for spec in specs if not spec.counts_rows]
-        if self._try_shared(batch, specs, counted):
+    def _run_shared(
+        self,
+        batch: _Batch,
+        planner: Planner,
+        aggregates: list[Aggregate],
+        counted: list[MetricSpec],
+    ) -> None:
+        if self._try_shared(batch, planner, aggregates, counted):
             return
         # Isolate the failure: user-written SQL is the usual culprit, so the built-in
         # aggregates go together and every user-written expression alone.
-        builtin = [spec for spec in specs if not spec.user_written]
-        custom = [spec for spec in specs if spec.user_written]
-        if custom and self._try_shared(batch, builtin, counted):
-            for spec in custom:
-                self._try_shared(batch, [spec], None, record_failure=True)
+        builtin = [a for a in aggregates if not a.spec.user_written]
+        custom = [a for a in aggregates if a.spec.user_written]
+        if custom and self._try_shared(batch, planner, builtin, counted):
+            for aggregate in custom:
+                self._try_shared(batch, planner, [aggregate], None, record_failure=True)
             return
-        self._try_shared(batch, [], counted, record_failure=True)
-        for spec in specs:
-            self._try_shared(batch, [spec], None, record_failure=True)
+        self._try_shared(batch, planner, [], counted, record_failure=True)
+        for aggregate in aggregates:
+            self._try_shared(batch, planner, [aggregate], None, record_failure=True)
 
     def _try_shared(
         self,
         batch: _Batch,
-        specs: list[MetricSpec],
+        planner: Planner,
+        aggregates: list[Aggregate],
         counted: list[MetricSpec] | None,
         *,
         record_failure: bool = False,
     ) -> bool:
-        """Run ``specs`` in one statement; ``counted`` (when not None) get its row count.
-
-        On failure the statement is recorded, and so are the failed values if
+        """Run ``aggregates`` in one statement; ``counted`` (when not None) get its row
+        count. On failure the statement is recorded, and so are the failed values if
         ``record_failure``; returns whether the statement ran.
         """
-        params: Params = {}
-        selections: list[exp.Expr] = []
-        if counted is not None:
-            selections.append(exp.alias_(exp.Count(this=exp.Star()), _ROWS_ALIAS, quoted=True))
-        for index, spec in enumerate(specs):
-            aggregate = self._as_named_by_source(spec.aggregate(params, self.source.dialect))
-            selections.append(exp.alias_(aggregate, f"m_{index}", quoted=True))
-        if not selections:
+        if not aggregates and counted is None:
             return True
-        query, key_offset = self._select(selections, params, batch.dates)
-        sql = self.source.render(query)
+        rendered = planner.shared(aggregates, count_rows=counted is not None)
+        specs = [a.spec for a in aggregates]
         names = tuple(spec.name for spec in [*(counted or []), *specs])
         try:
-            rows, seconds = self._execute(batch, sql, params, names)
+            rows, seconds = self._execute(batch, rendered, names)
         except _EngineFailed as failed:
             if record_failure:
                 batch.fail([*(counted or []), *specs], failed.message)
             return False
-        scanned = self._read_shared(batch, rows, key_offset, specs, counted)
+        scanned = self._read_shared(batch, rows, rendered.key_offset, specs, counted)
         batch.statements.append(
             Statement(
                 self.source.name,
-                sql,
-                dict(params),
+                rendered.sql,
+                dict(rendered.params),
                 batch.dates,
                 names,
                 seconds,
@@ -243,128 +236,66 @@ class Analyzer:
                 )
         return scanned if counted is not None else None
 
-    def _as_named_by_source(self, aggregate: exp.Expr) -> exp.Expr:
-        """The aggregate with every column spelled as the source's schema spells it.
+    # -- folded counts and grouped metrics ---------------------------------------------
 
-        Specs write columns as the user did; an engine that matches quoted names
-        exactly (PostgreSQL) needs the schema's spelling, which validation found.
-        """
-        resolve = self.source.resolve_column
-
-        def respell(node: exp.Expr) -> exp.Expr:
-            if isinstance(node, exp.Column):
-                return exp.Column(this=exp.to_identifier(resolve(node.name), quoted=True))
-            return node
-
-        # transform() copies: a spec may hand out a tree it keeps.
-        return aggregate.transform(respell)
-
-    # -- grouped metrics ---------------------------------------------------------------
-
-    def _run_grouped(
-        self, batch: _Batch, columns: tuple[str, ...], specs: list[MetricSpec]
-    ) -> None:
-        params: Params = {}
-        query = self._distinct_query(columns, specs, params, batch.dates)
-        if query is None:
-            params = {}
-            query = self._grouped_query(columns, specs, params, batch.dates)
-        sql = self.source.render(query)
-        names = tuple(spec.name for spec in specs)
+    def _run_folded(self, batch: _Batch, planner: Planner, fold: Folded) -> bool:
+        """Count every value of the fold in one statement; False if the engine refused
+        it (its metrics are then computed the plain way, which isolates the culprit)."""
+        rendered = planner.folded(fold)
+        names = tuple(spec.name for spec in fold.specs)
         try:
-            rows, seconds = self._execute(batch, sql, params, names)
+            rows, seconds = self._execute(batch, rendered, names)
+        except _EngineFailed:
+            return False
+        counts: dict[tuple[dt.date | None, int], int] = {}
+        for row in rows:
+            day = self.source.date_from_key(row[0]) if rendered.key_offset else None
+            counts[(day, int(row[-2]))] = int(row[-1])
+        batch.seen.update(day for day, _ in counts if day is not None)
+        for day in batch.dates:
+            key_day = day if rendered.key_offset else None
+            for index, spec in enumerate(fold.specs):
+                batch.values[(spec, day)] = Success(float(counts.get((key_day, index), 0)))
+        batch.statements.append(
+            Statement(
+                self.source.name, rendered.sql, dict(rendered.params), batch.dates, names, seconds
+            )
+        )
+        return True
+
+    def _run_grouped(self, batch: _Batch, planner: Planner, group: Grouped) -> None:
+        rendered = planner.grouped(group)
+        names = tuple(spec.name for spec in group.specs)
+        try:
+            rows, seconds = self._execute(batch, rendered, names)
         except _EngineFailed as failed:
-            batch.fail(specs, failed.message)
+            batch.fail(group.specs, failed.message)
             return
-        by_date, _ = self._split_rows(rows, batch.dates, 1 if self.source.partitioned else 0)
+        by_date, _ = self._split_rows(rows, batch.dates, rendered.key_offset)
         batch.seen.update(by_date)
         for day in batch.dates:
             row = by_date.get(day)
-            for index, spec in enumerate(specs):
+            for index, spec in enumerate(group.specs):
                 batch.values[(spec, day)] = (
                     _computed(row[index], spec, self.source.name, day)
                     if row is not None
                     else Success(spec.empty_value)
                 )
         batch.statements.append(
-            Statement(self.source.name, sql, dict(params), batch.dates, names, seconds)
-        )
-
-    def _grouped_query(
-        self,
-        columns: tuple[str, ...],
-        specs: list[MetricSpec],
-        params: Params,
-        dates: tuple[dt.date, ...],
-    ) -> exp.Query:
-        """One row per date and distinct combination of ``columns``, then each spec's
-        aggregate over those rows."""
-        source = self.source
-        partitioned = source.partitioned
-        keys = {column: f"k_{i}" for i, column in enumerate(columns)}
-        inner_selections: list[exp.Expr] = []
-        if partitioned:
-            inner_selections.append(exp.alias_(source.date_key(), _DATE_ALIAS, quoted=True))
-        for column, key in keys.items():
-            inner_selections.append(
-                exp.alias_(exp.column(source.resolve_column(column), quoted=True), key, quoted=True)
+            Statement(
+                self.source.name, rendered.sql, dict(rendered.params), batch.dates, names, seconds
             )
-        inner_selections.append(exp.alias_(exp.Count(this=exp.Star()), _GROUP_ROWS, quoted=True))
-        inner = exp.select(*inner_selections).from_(source.table_expression())
-        date_filter = self._date_filter(params, dates)
-        if date_filter is not None:
-            inner = inner.where(date_filter)
-        inner = inner.group_by(*(exp.Literal.number(i) for i in range(1, len(inner_selections))))
-
-        key_columns = {column: exp.column(key, quoted=True) for column, key in keys.items()}
-        group_rows = exp.column(_GROUP_ROWS, quoted=True)
-        outer_selections: list[exp.Expr] = []
-        if partitioned:
-            outer_selections.append(exp.column(_DATE_ALIAS, quoted=True))
-        for index, spec in enumerate(specs):
-            value = spec.grouped_value(key_columns, group_rows, params, source.dialect)
-            outer_selections.append(exp.alias_(value, f"m_{index}"))
-        query = exp.select(*outer_selections).from_(inner.subquery("g"))
-        if partitioned:
-            query = query.group_by(exp.column(_DATE_ALIAS, quoted=True))
-        return query
-
-    def _distinct_query(
-        self,
-        columns: tuple[str, ...],
-        specs: list[MetricSpec],
-        params: Params,
-        dates: tuple[dt.date, ...],
-    ) -> exp.Query | None:
-        """The grouped statement as DISTINCT aggregates over the rows, when the source
-        prefers that shape and every spec has it; ``None`` otherwise."""
-        source = self.source
-        if not source.groups_with_distinct():
-            return None
-        keys = {
-            column: exp.column(source.resolve_column(column), quoted=True) for column in columns
-        }
-        values = [spec.distinct_value(keys, params, source.dialect) for spec in specs]
-        if any(value is None for value in values):
-            return None
-        selections = [exp.alias_(value, f"m_{i}") for i, value in enumerate(values) if value]
-        if not source.partitioned:
-            return exp.select(*selections).from_(source.table_expression())
-        key = exp.alias_(source.date_key(), _DATE_ALIAS, quoted=True)
-        date_filter = self._date_filter(params, dates)
-        assert date_filter is not None
-        query = exp.select(key, *selections).from_(source.table_expression()).where(date_filter)
-        return query.group_by(exp.Literal.number(1))
+        )
 
     # -- shared plumbing ---------------------------------------------------------------
 
     def _execute(
-        self, batch: _Batch, sql: str, params: Params, names: tuple[str, ...]
+        self, batch: _Batch, rendered: Rendered, names: tuple[str, ...]
     ) -> tuple[_Rows, float]:
         """The statement's rows and seconds; a failure is recorded, then raised."""
         started = time.perf_counter()
         try:
-            rows = self.source.execute(sql, dict(params))
+            rows = self.source.execute(rendered.sql, dict(rendered.params))
         except Exception as exc:  # the engine's own error types vary by source
             if self.source.interrupted(exc):
                 # Ctrl-C or SIGTERM, as the engine reports it: not a failed statement
@@ -374,8 +305,8 @@ class Analyzer:
             batch.statements.append(
                 Statement(
                     self.source.name,
-                    sql,
-                    dict(params),
+                    rendered.sql,
+                    dict(rendered.params),
                     batch.dates,
                     names,
                     time.perf_counter() - started,
@@ -385,43 +316,6 @@ class Analyzer:
             )
             raise _EngineFailed(message) from exc
         return rows, time.perf_counter() - started
-
-    def _select(
-        self,
-        selections: list[exp.Expr],
-        params: Params,
-        dates: tuple[dt.date, ...],
-    ) -> tuple[exp.Query, int]:
-        source = self.source
-        if not source.partitioned:
-            return exp.select(*selections).from_(source.table_expression()), 0
-        key = exp.alias_(source.date_key(), _DATE_ALIAS, quoted=True)
-        query = exp.select(key, *selections).from_(source.table_expression())
-        date_filter = self._date_filter(params, dates)
-        assert date_filter is not None
-        query = query.where(date_filter).group_by(exp.Literal.number(1))
-        # A date without rows has no group. What each aggregate is over zero rows (COUNT 0,
-        # SUM NULL, whatever a custom expression makes of it) is SQL's to say, so one more
-        # branch over no rows at all answers it, keyed NULL, inside the same statement.
-        empty = (
-            exp.select(exp.alias_(exp.Null(), _DATE_ALIAS, quoted=True), *selections)
-            .from_(source.table_expression())
-            .where(exp.false())
-        )
-        return exp.union(query, empty, distinct=False), 1
-
-    def _date_filter(self, params: Params, dates: tuple[dt.date, ...]) -> exp.Expr | None:
-        source = self.source
-        if not source.partitioned:
-            return None
-        placeholders: list[exp.Expr] = []
-        for index, day in enumerate(dates):
-            name = f"d_{index}"
-            params[name] = source.date_bind_value(day)
-            placeholders.append(exp.Placeholder(this=name))
-        if len(placeholders) == 1:
-            return exp.EQ(this=source.date_key(), expression=placeholders[0])
-        return exp.In(this=source.date_key(), expressions=placeholders)
 
     def _split_rows(
         self, rows: _Rows, dates: tuple[dt.date, ...], key_offset: int

@@ -12,15 +12,16 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import Any, Protocol, TypeAlias, runtime_checkable
+from typing import Any, TypeAlias
 
 from opentelemetry.metrics import MeterProvider
 from opentelemetry.trace import Link, Span, Status, StatusCode, TracerProvider
 
-from dqx.analyzer import Computed
-from dqx.checks import Check, Context, check
+from dqx.analyzer import Analyzer, Computed
+from dqx.backfill import BATCH_DAYS, BackfillResult, backfill, days_between
+from dqx.checks import Check, Context, check, checked_checks
 from dqx.common import (
     EXECUTION_ID_TAG,
     AssertionResult,
@@ -32,7 +33,6 @@ from dqx.common import (
     checked_text,
     is_internal_tag,
     new_execution_id,
-    normalize_execution_id,
 )
 from dqx.datasource import DataSource
 from dqx.evaluator import MetricKey
@@ -43,7 +43,6 @@ from dqx.plan import Plan, declare, index_sources, make_plan
 from dqx.plugins import Plugin, check_plugins, run_plugins
 from dqx.records import (
     AssertionRecord,
-    Metric,
     MetricStore,
     RunRecord,
     RunStatus,
@@ -57,7 +56,7 @@ from dqx.telemetry.metering import get_meter, record_run
 from dqx.telemetry.tracing import get_tracer, run_link, start_run_span
 from dqx.values import RunValues
 
-__all__ = ["Check", "Context", "SuiteResult", "VerificationSuite", "check"]
+__all__ = ["BackfillResult", "Check", "Context", "SuiteResult", "VerificationSuite", "check"]
 
 log = logging.getLogger(__name__)
 RunLog = logging.LoggerAdapter[logging.Logger]
@@ -67,15 +66,6 @@ _Gather: TypeAlias = Callable[
     [Any, Span, RunLog, "Progress"],
     tuple[History, dict[MetricKey, Computed], list[Statement]],
 ]
-
-
-@runtime_checkable
-class _RunReader(Protocol):
-    """A store that can give back a past run (MetricDB can): for re-evaluation."""
-
-    def run(self, execution_id: str) -> RunRecord | None: ...
-
-    def metrics_for_execution(self, execution_id: str) -> list[Metric]: ...
 
 
 def _utcnow() -> dt.datetime:
@@ -109,7 +99,7 @@ class VerificationSuite:
         if not isinstance(name, str) or not name.strip():
             raise DefinitionError(f"a suite needs a non-empty name, got {name!r}")
         checked_text(name, "the suite name")
-        self._checks = _checked_checks(checks, name)
+        self._checks = checked_checks(checks, name)
         if not isinstance(db, MetricStore):
             raise DefinitionError(
                 f"suite {name!r} needs a metric store such as MetricDB('sqlite:///dqx.db'), "
@@ -177,6 +167,54 @@ class VerificationSuite:
             )
         if not isinstance(key, ResultKey):
             raise DefinitionError(f"run() needs a ResultKey, got {key!r}")
+        self._refuse_reserved_tags(key)
+        enriched_key = ResultKey(key.yyyy_mm_dd, {**key.tags, EXECUTION_ID_TAG: self.execution_id})
+        return self._run(datasources, enriched_key, enable_plugins)
+
+    def run_range(
+        self,
+        datasources: Sequence[DataSource],
+        since: dt.date,
+        until: dt.date,
+        *,
+        tags: Mapping[str, str] | None = None,
+        enable_plugins: bool = True,
+        batch_days: int = BATCH_DAYS,
+    ) -> BackfillResult:
+        """A backfill: run every day from ``since`` to ``until`` (both included).
+
+        Each day is a run of its own (execution id, trace, record, plugins), in date
+        order, each persisted before the next, so day N+1's lags see day N. The values
+        of date-partitioned sources are computed ``batch_days`` days per batch of
+        statements (see :mod:`dqx.backfill`); a source without a date column is
+        refused. A day that raises stops the backfill with
+        :class:`~dqx.backfill.BackfillError`, the finished days staying recorded.
+        Afterwards :attr:`result` is the last day's.
+        """
+        if self._started:
+            raise SuiteStateError(
+                f"suite {self._name!r} already ran as {self._execution_id}; call reset() "
+                "before a backfill"
+            )
+        days = days_between(since, until)
+        key = ResultKey(since, tags)
+        self._refuse_reserved_tags(key)
+        self._require_checks()
+        sources = index_sources(datasources)
+
+        def plan_day(day: dt.date) -> Plan:
+            day_key = ResultKey(day, key.tags)
+            return make_plan(declare(self._checks, day_key, sources), day_key, sources)
+
+        def run_day(day: dt.date, analyzer: Callable[[DataSource], Analyzer]) -> SuiteResult:
+            if self._started:
+                self.reset()
+            day_key = ResultKey(day, {**key.tags, EXECUTION_ID_TAG: self.execution_id})
+            return self._run(list(sources.values()), day_key, enable_plugins, analyzer)
+
+        return backfill(days, sources, plan_day, run_day, suite=self._name, batch_days=batch_days)
+
+    def _refuse_reserved_tags(self, key: ResultKey) -> None:
         reserved = sorted(tag for tag in key.tags if is_internal_tag(tag))
         if reserved:
             raise DefinitionError(
@@ -184,8 +222,6 @@ class VerificationSuite:
                 "reserved (tags starting with '__' are dqx's own; run() adds "
                 f"{EXECUTION_ID_TAG!r} itself); pass the key without them"
             )
-        enriched_key = ResultKey(key.yyyy_mm_dd, {**key.tags, EXECUTION_ID_TAG: self.execution_id})
-        return self._run(datasources, enriched_key, enable_plugins)
 
     def evaluate_execution(self, execution_id: str, *, enable_plugins: bool = True) -> SuiteResult:
         """Judge this suite's checks over the metrics run ``execution_id`` stored,
@@ -199,16 +235,10 @@ class VerificationSuite:
                 f"suite {self._name!r} already ran as {self._execution_id}; call reset() "
                 "before running it again"
             )
-        original = normalize_execution_id(execution_id)
-        reader = self._db
-        if not isinstance(reader, _RunReader):
-            raise DQXError(
-                f"suite {self._name!r}: re-evaluation reads a past run's metrics from the "
-                f"store, which {type(reader).__name__} cannot list; use MetricDB"
-            )
-        stored = StoredRun(original, reader.run(original), reader.metrics_for_execution(original))
+        stored = StoredRun.load(self._db, execution_id, self._name)
+        original = stored.execution_id
         key = stored.key({EXECUTION_ID_TAG: self.execution_id})
-        self._check_not_empty()
+        self._require_checks()
         plan = make_plan(declare(self._checks, key, stored.datasets), key, None)
 
         def gather(*_: Any) -> tuple[History, dict[MetricKey, Computed], list[Statement]]:
@@ -218,16 +248,20 @@ class VerificationSuite:
         link = run_link(original, "evaluates")
         return self._execute(plan, gather, enable_plugins, link=link, source=original)
 
-    def _check_not_empty(self) -> None:
+    def _require_checks(self) -> None:
         if not self._checks:
             raise DefinitionError(
                 f"suite {self._name!r} has no checks to run; pass at least one @check function"
             )
 
     def _run(
-        self, datasources: Sequence[DataSource], key: ResultKey, enable_plugins: bool
+        self,
+        datasources: Sequence[DataSource],
+        key: ResultKey,
+        enable_plugins: bool,
+        analyzer: Callable[[DataSource], Analyzer] = Analyzer,
     ) -> SuiteResult:
-        self._check_not_empty()
+        self._require_checks()
         sources = index_sources(datasources)
         plan = make_plan(declare(self._checks, key, sources), key, sources)
 
@@ -237,7 +271,9 @@ class VerificationSuite:
             progress.stage = "reading history"
             history = read_history(plan, sources, self._db, self._recompute)
             _note_history_error(history, root, run_log)
-            computed, statements = analyze(plan, sources, history, tracer, run_log, progress)
+            computed, statements = analyze(
+                plan, sources, history, tracer, run_log, progress, analyzer
+            )
             return history, computed, statements
 
         return self._execute(plan, gather, enable_plugins)
@@ -443,20 +479,6 @@ class VerificationSuite:
             execution_id=execution_id,
             result=result,
         )
-
-
-def _checked_checks(checks: Sequence[Check], suite: str) -> list[Check]:
-    listed = list(checks)
-    seen: set[str] = set()
-    for item in listed:
-        if not isinstance(item, Check):
-            raise DefinitionError(
-                f"suite {suite!r}: {item!r} is not a check; decorate it with @check(name=...)"
-            )
-        if item.name in seen:
-            raise DefinitionError(f"suite {suite!r} has two checks named {item.name!r}")
-        seen.add(item.name)
-    return listed
 
 
 def _note_history_error(history: History, root: Span, run_log: RunLog) -> None:

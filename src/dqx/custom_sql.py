@@ -13,6 +13,7 @@ The :class:`~dqx.specs.CustomSQL` spec holds the text; this module holds the rea
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import sqlglot
@@ -23,7 +24,7 @@ from sqlglot.tokenizer_core import TokenType
 
 from dqx.common import DefinitionError
 
-__all__ = ["parse_custom_sql"]
+__all__ = ["parse_custom_sql", "parsed_once"]
 
 # Functions that read files, tables, other databases or the server's settings, run SQL
 # of their own, sleep or write, by the engine that has them. Each has no place inside
@@ -294,6 +295,23 @@ def parse_custom_sql(sql: str, dialect: str, *, where: str | None = None) -> exp
     for column in tree.find_all(exp.Column):
         _check_column(column, dialect, metric, where)
     return tree
+
+
+def parsed_once(sql: str, dialect: str, *, where: str | None = None) -> exp.Expr:
+    """:func:`parse_custom_sql`, once per text and dialect in a process: each run declares
+    its checks afresh (new specs) and a backfill plans every day, so the same text would
+    otherwise be parsed by sqlglot once per run. The tree is shared: never change it."""
+    try:
+        return _parsed(sql, dialect)
+    except DefinitionError:
+        # Again, for the message that says where the text was written.
+        parse_custom_sql(sql, dialect, where=where)
+        raise
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed(sql: str, dialect: str) -> exp.Expr:
+    return parse_custom_sql(sql, dialect)
 
 
 def _in(where: str | None) -> str:

@@ -5,13 +5,13 @@ its trace, both carrying the metric's id. :func:`metrics_by_execution_id` reads 
 rows (and, given a trace source, the union of both records); :func:`reconcile`
 compares the two record by record, and :meth:`Reconciliation.recover` writes back the
 metrics only the trace kept, under the same id, so recovering twice writes nothing
-the second time.
+the second time. :func:`diff` (from :mod:`dqx.diff`) says what changed between two
+runs.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
@@ -26,6 +26,7 @@ from dqx.common import (
     is_internal_tag,
     normalize_execution_id,
 )
+from dqx.diff import RELATIVE_TOLERANCE, RunDiff, UnknownRunError, diff, same_value
 from dqx.events import ASSERTION_EVENT, assertion_from_event, run_from_root
 from dqx.orm.repositories import MetricDB, MetricRow
 from dqx.records import AssertionRecord, Metric, RunRecord, arrow_table
@@ -37,17 +38,16 @@ if TYPE_CHECKING:
     import pyarrow as pa
 
 __all__ = [
+    "RELATIVE_TOLERANCE",
     "Mismatch",
     "Reconciliation",
+    "RunDiff",
+    "UnknownRunError",
+    "diff",
     "metrics_by_execution_id",
     "metrics_table",
     "reconcile",
 ]
-
-#: Values closer than this, relative to the larger, are the same value: the trace
-#: carries the exact float, so anything beyond rounding noise is a real difference.
-RELATIVE_TOLERANCE = 1e-12
-
 
 RecordOrigin = Literal["db+trace", "db", "trace"]
 
@@ -169,19 +169,9 @@ def metrics_table(symbols: Sequence[SymbolInfo]) -> pa.Table:
 # -- reconcile ------------------------------------------------------------------------
 
 
-def _same_value(a: float | None, b: float | None) -> bool:
-    if a is None or b is None:
-        return a is None and b is None
-    if math.isnan(a) or math.isnan(b):
-        return math.isnan(a) and math.isnan(b)
-    if a == b:
-        return True
-    return abs(a - b) <= RELATIVE_TOLERANCE * max(abs(a), abs(b))
-
-
 def _differences(stored: Metric, traced: Metric) -> tuple[str, ...]:
     fields: list[str] = []
-    if not _same_value(stored.value, traced.value):
+    if not same_value(stored.value, traced.value):
         fields.append("value")
     pairs: list[tuple[str, Any, Any]] = [
         ("name", stored.name, traced.name),

@@ -66,12 +66,14 @@ def analyze(
     tracer: Tracer,
     run_log: RunLog,
     progress: Progress | None = None,
+    analyzer: Callable[[DataSource], Analyzer] = Analyzer,
 ) -> tuple[dict[MetricKey, Computed], list[Statement]]:
     """Compute what history did not give, one traced batch per dataset.
 
     A lagged day of a snapshot source cannot be computed: its value is a Failure
     naming dataset, metric and date, never today's rows reused. ``progress`` learns
-    which dataset is being analyzed.
+    which dataset is being analyzed; ``analyzer`` makes each source's analyzer (a
+    backfill's serves values it computed for many days at once).
     """
     progress = progress or Progress()
     values: dict[MetricKey, Computed] = {}
@@ -93,10 +95,15 @@ def analyze(
         if to_compute:
             progress.stage = f"analyzing dataset {dataset!r}"
             # A lagged day before the metric's history begins is counted too: with no
-            # rows it is data not there yet (warm-up), not a day of zeros.
-            early = {d for s, d in to_compute if history.before_history(s, dataset, d)}
+            # rows it is data not there yet (warm-up), not a day of zeros. The run's
+            # own date is never warm-up: an empty day is news (the prerequisite rule).
+            early = {
+                d for s, d in to_compute if d < key_date and history.before_history(s, dataset, d)
+            }
             counts = [(NumRows(), d) for d in sorted(early) if (NumRows(), d) not in to_compute]
-            computed, ran = _analyze_dataset(source, [*to_compute, *counts], tracer, run_log)
+            computed, ran = _analyze_dataset(
+                analyzer(source), [*to_compute, *counts], tracer, run_log
+            )
             empty = {d for d in early if _no_rows(computed.get((NumRows(), d)))}
             for spec, day in to_compute:
                 # Only what was asked: the engine also counts rows whether asked or not.
@@ -132,11 +139,12 @@ def _no_history(
 
 
 def _analyze_dataset(
-    source: DataSource,
+    analyzer: Analyzer,
     to_compute: Sequence[tuple[MetricSpec, dt.date]],
     tracer: Tracer,
     run_log: RunLog,
 ) -> tuple[Mapping[tuple[MetricSpec, dt.date], Computed], list[Statement]]:
+    source = analyzer.source
     dates = sorted({day for _, day in to_compute})
     specs = list(dict.fromkeys(spec for spec, _ in to_compute))
     attributes: dict[str, Any] = {
@@ -147,7 +155,7 @@ def _analyze_dataset(
     }
     with tracer.start_as_current_span(ANALYZE_SPAN, attributes=attributes) as span:
         started = time.perf_counter()
-        computed, ran = Analyzer(source).compute(specs, dates)
+        computed, ran = analyzer.compute(specs, dates)
         if span.is_recording():
             _describe_statements(span, source.name, ran)
         run_log.info(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
+from typing import Protocol, runtime_checkable
 
 from returns.result import Failure
 
@@ -22,7 +23,16 @@ from dqx.plan import Plan
 from dqx.records import Metric, RunRecord, metric_identity
 from dqx.specs import MetricSpec
 
-__all__ = ["StoredRun", "replay"]
+__all__ = ["RunReader", "StoredRun", "replay"]
+
+
+@runtime_checkable
+class RunReader(Protocol):
+    """A store that can give back a past run (MetricDB can): for re-evaluation."""
+
+    def run(self, execution_id: str) -> RunRecord | None: ...
+
+    def metrics_for_execution(self, execution_id: str) -> list[Metric]: ...
 
 
 class StoredRun:
@@ -35,6 +45,17 @@ class StoredRun:
             raise DQXError(f"run {self.execution_id} {known}: there is nothing to re-evaluate")
         self.metrics = list(metrics)
         self.run = run
+
+    @classmethod
+    def load(cls, store: object, execution_id: str, suite: str) -> StoredRun:
+        """Run ``execution_id`` as ``store`` keeps it, for suite ``suite`` to judge."""
+        if not isinstance(store, RunReader):
+            raise DQXError(
+                f"suite {suite!r}: re-evaluation reads a past run's metrics from the "
+                f"store, which {type(store).__name__} cannot list; use MetricDB"
+            )
+        original = normalize_execution_id(execution_id)
+        return cls(original, store.run(original), store.metrics_for_execution(original))
 
     @property
     def day(self) -> dt.date:

@@ -3,11 +3,11 @@
 A spec holds no dates and no connection. It checks itself against a source before any
 scan (:meth:`MetricSpec.validate`) and renders its own SQL as a sqlglot expression in
 the source's dialect, identifiers quoted and values as bind parameters. A *shared*
-spec is one aggregate (:meth:`~MetricSpec.aggregate`): a dataset's go together into one
-SELECT per date batch. A *grouped* spec (``unique_count``, ``duplicate_count``) names
+spec is one aggregate (:meth:`~MetricSpec.aggregate`), cut into statements by
+:mod:`dqx.planner`. A *grouped* spec (``unique_count``, ``duplicate_count``) names
 the columns it groups by (:attr:`~MetricSpec.grouped_by`) and aggregates over their
-distinct combinations (:meth:`~MetricSpec.grouped_value`), sharing that statement with
-every spec grouped by the same columns. A new kind is one subclass: see :mod:`dqx.kinds`.
+distinct combinations (:meth:`~MetricSpec.grouped_value`), sharing the statement with
+specs grouped by the same columns. A new kind is one subclass: see :mod:`dqx.kinds`.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from sqlglot import exp
 
 from dqx.bind_values import BindValue, check_bind_value, comparable_kinds, value_kind
 from dqx.common import DefinitionError, canonical_json
-from dqx.custom_sql import parse_custom_sql
+from dqx.custom_sql import parsed_once
 
 if TYPE_CHECKING:
     from dqx.datasource import DataSource
@@ -56,8 +56,17 @@ def quoted_column(name: str) -> exp.Column:
     return exp.Column(this=exp.to_identifier(name, quoted=True))
 
 
-def _count_where(condition: exp.Expr) -> exp.Expr:
-    # COUNT(*) FILTER is 0 over zero rows, where some engines give NULL for COUNT_IF.
+#: Dialects that write a filtered count as COUNT(CASE ...), not COUNT(*) FILTER: DuckDB
+#: plans FILTER clauses in time growing with the square of their number in a statement
+#: (bench/RESULTS.md, width sweep), and CASE is no slower for a few.
+_COUNT_WITH_CASE = frozenset({"duckdb"})
+
+
+def _count_where(condition: exp.Expr, dialect: str) -> exp.Expr:
+    # Both are 0 over zero rows, unlike COUNT_IF on some engines; COUNT skips CASE's NULLs.
+    if dialect in _COUNT_WITH_CASE:
+        case = exp.Case(ifs=[exp.If(this=condition, true=exp.Literal.number(1))])
+        return exp.Count(this=case)
     return exp.Filter(this=exp.Count(this=exp.Star()), expression=exp.Where(this=condition))
 
 
@@ -167,6 +176,12 @@ class MetricSpec(Spec):
         when the metric has no such form: its statement is then grouped."""
         return None
 
+    @property
+    def counted_values(self) -> tuple[str, tuple[BindValue, ...]] | None:
+        """``(column, values)`` (each value once) when the metric counts rows whose
+        column equals one of the values; :mod:`dqx.planner` folds many into one count."""
+        return None
+
 
 @dataclass(frozen=True)
 class _ColumnSpec(MetricSpec):
@@ -264,7 +279,9 @@ class NullCount(_ColumnSpec):
     empty_value: ClassVar[float | None] = 0.0
 
     def aggregate(self, params: Params, dialect: str) -> exp.Expr:
-        return _count_where(exp.Is(this=quoted_column(self.column), expression=exp.Null()))
+        # Rows minus values: no condition per row, so any number of them is one pass.
+        column = quoted_column(self.column)
+        return exp.Sub(this=exp.Count(this=exp.Star()), expression=exp.Count(this=column))
 
 
 @dataclass(frozen=True)
@@ -420,7 +437,15 @@ class CountValues(MetricSpec):
             if len(placeholders) == 1
             else exp.In(this=column, expressions=placeholders)
         )
-        return _count_where(condition)
+        return _count_where(condition, dialect)
+
+    @property
+    def counted_values(self) -> tuple[str, tuple[BindValue, ...]] | None:
+        # One type only: folded, the values share a VALUES list whose type the engine
+        # infers from them. Equal values count a row once in IN (...), twice in a join.
+        if len(set(self.value_types)) != 1:
+            return None
+        return self.column, tuple(dict.fromkeys(self.values))
 
 
 @dataclass(frozen=True)
@@ -462,7 +487,7 @@ class CustomSQL(MetricSpec):
         # Shared by every caller: read it, never change it (aggregate() hands out copies).
         found = self._trees.get(dialect)
         if found is None:
-            found = parse_custom_sql(self.sql, dialect, where=where)
+            found = parsed_once(self.sql, dialect, where=where)
             self._trees[dialect] = found
         return found
 

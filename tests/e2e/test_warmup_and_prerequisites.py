@@ -176,6 +176,29 @@ def test_an_empty_day_pages_once_for_what_it_is(store_url: str) -> None:
     db.dispose()
 
 
+def test_an_empty_run_date_is_news_not_warm_up_when_the_suite_also_reads_history(
+    store_url: str,
+) -> None:
+    # A lagged metric makes the run ask history why values are missing; the run's own
+    # empty date must still fail its volume assertion, not pass as "not in history yet".
+    db = MetricDB(store_url)
+
+    @check(name="Daily", severity="P1")
+    def daily(mp: MetricProvider, ctx: Context) -> None:
+        ctx.assert_that(mp.num_rows()).where(name="orders arrived").is_gt(0)
+        ctx.assert_that(mp.sum("price")).where(name="revenue").is_geq(0)
+        ctx.assert_that(mp.num_rows(lag=1)).where(name="yesterday").is_geq(0)
+
+    yesterday = DAY - dt.timedelta(days=1)
+    table = pa.table({"yyyy_mm_dd": pa.array([yesterday] * 2, pa.date32()), "price": [1.0, 2]})
+    results = by_name(run(db, [daily], [DuckRelationDataSource.from_arrow(table, "orders")], DAY))
+    assert results["orders arrived"] == ("FAILURE", "")
+    status, message = results["revenue"]
+    assert status == "SKIPPED" and "'orders arrived'" in message
+    assert "not in history yet" not in message
+    db.dispose()
+
+
 def test_without_a_volume_assertion_an_empty_day_is_judged_as_usual(store_url: str) -> None:
     db = MetricDB(store_url)
 

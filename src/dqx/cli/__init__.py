@@ -1,6 +1,6 @@
 """The dqx command line: ``dqx run``, ``evaluate``, ``metrics``, ``reconcile``, ``runs``
-(with ``mark-bad`` and ``unmark-bad``), ``report``, ``history``, ``alert``, ``config``
-and ``demo``, one module each.
+(with ``mark-bad`` and ``unmark-bad``), ``report``, ``history``, ``diff``, ``alert``,
+``config`` and ``demo``, one module each.
 
 The other modules serve them: :mod:`~dqx.cli.wiring` turns settings into a store, a
 trace source (its table of trace-source kinds) and a tracer provider;
@@ -24,6 +24,7 @@ import click
 from dqx.cli.alert import alert_command
 from dqx.cli.config import config_command
 from dqx.cli.demo import demo_command
+from dqx.cli.diff import diff_command
 from dqx.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_OPERATIONAL, EXIT_USAGE
 from dqx.cli.evaluate import evaluate_command
 from dqx.cli.history import history_command
@@ -91,6 +92,7 @@ main.add_command(reconcile_command)
 main.add_command(runs_command)
 main.add_command(report_command)
 main.add_command(history_command)
+main.add_command(diff_command)
 main.add_command(alert_command)
 main.add_command(config_command)
 main.add_command(demo_command)

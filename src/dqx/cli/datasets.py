@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import glob
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
@@ -161,9 +161,17 @@ def _observed(source_class: type[S], progress: ScanProgress) -> type[S]:
     # Every statement dqx runs goes through execute(): the one place that knows a
     # dataset is being scanned right now. Any engine's class can be the base.
     class Observed(source_class):  # type: ignore[valid-type,misc]
+        on_progress: Callable[[float], None] | None
+
         def execute(self, sql: str, params: dict[str, Any]) -> list[tuple[Any, ...]]:
             progress.scanning(self.name)
-            result: list[tuple[Any, ...]] = super().execute(sql, params)
+            progress.statement_started(self.name)
+            self.on_progress = progress.statement_progressed
+            try:
+                result: list[tuple[Any, ...]] = super().execute(sql, params)
+            finally:
+                self.on_progress = None
+                progress.statement_finished()
             return result
 
     Observed.__name__ = Observed.__qualname__ = f"Observed{source_class.__name__}"

@@ -45,6 +45,9 @@ class StopSignals:
     def __init__(self) -> None:
         self.received: list[signal.Signals] = []
         self._held = 0
+        self._deferring = 0
+        self._interruptible = 0
+        self._deferred: list[signal.Signals] = []
         self._ending = False
         self._told = False
         self._previous: dict[signal.Signals, object] = {}
@@ -89,6 +92,29 @@ class StopSignals:
         finally:
             self._held -= 1
 
+    @contextmanager
+    def deferred(self) -> Iterator[None]:
+        """Signals inside the block wait for its next :meth:`interruptible` block: for
+        work made of many short steps that must each finish once begun (a backfill's
+        days), around the long ones that can stop cleanly anywhere (its scans)."""
+        self._deferring += 1
+        try:
+            yield
+        finally:
+            self._deferring -= 1
+
+    @contextmanager
+    def interruptible(self) -> Iterator[None]:
+        """Inside :meth:`deferred`, signals raise as usual; one that waited raises as
+        the block begins."""
+        self._interruptible += 1
+        try:
+            if self._deferred and not (self._held or self._ending):
+                raise self._interrupt(self._deferred.pop())
+            yield
+        finally:
+            self._interruptible -= 1
+
     def ending(self) -> None:
         """The command is stopping because of a signal: every later one is held."""
         self._ending = True
@@ -99,7 +125,20 @@ class StopSignals:
         if self._held or self._ending or _interrupt_unwinding():
             self._tell(received)
             return
-        raise (
+        if self._deferring and not self._interruptible:
+            if not self._deferred:
+                os.write(
+                    2,
+                    f"dqx: {received.name} received; stopping at the next scan (the days "
+                    "being recorded finish first)\n".encode(),
+                )
+            self._deferred.append(received)
+            return
+        raise self._interrupt(received)
+
+    @staticmethod
+    def _interrupt(received: signal.Signals) -> KeyboardInterrupt:
+        return (
             Terminated(received.name)
             if received is signal.SIGTERM
             else KeyboardInterrupt(received.name)

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from dqx.alerts.sinks import SINKS
+from dqx.cli.backfill import RunSetup, date_span, range_options, run_backfill
 from dqx.cli.checks_file import load_checks
 from dqx.cli.datasets import observed_sources
 from dqx.cli.ending import finish_run, interrupted_line
@@ -23,7 +24,6 @@ from dqx.cli.wiring import (
     TRACE_SOURCES,
     check_trace_file,
     load,
-    meter_provider,
     open_db,
     trace_links,
     tracer_provider,
@@ -35,10 +35,10 @@ if TYPE_CHECKING:
     from rich.console import Console
 
     from dqx.alerts.plugin import AlertPlugin
+    from dqx.api import VerificationSuite
     from dqx.checks import Check
     from dqx.common import AssertionResult, ResultKey
     from dqx.config import Settings
-    from dqx.datasource import DataSource
     from dqx.links import TraceLinks
     from dqx.orm.repositories import MetricDB
     from dqx.records import SuiteResult
@@ -74,6 +74,7 @@ EXIT_INTERRUPTED = 130
     type=click.DateTime(formats=["%Y-%m-%d"]),
     help="The date the run is about (default: today).",
 )
+@range_options
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A run tag. Repeatable.")
 @click.option("--suite", "suite_name", help="Suite name (default: the checks file's name).")
 @db_option
@@ -139,7 +140,9 @@ def run_command(
     Prints the results and the trace links; exits 0 when nothing at or above
     --fail-on failed, 1 when something did, 2 on usage errors, 3 when the metric
     database could not take the run's metrics, 130 (Ctrl-C) or 143 (SIGTERM) when a
-    signal stopped the run, which is then recorded as interrupted.
+    signal stopped the run, which is then recorded as interrupted. With --since D1
+    --until D2 instead of --date it backfills: each day of the range is a run of its
+    own, and one line per day is printed.
     """
     result: SuiteResult | None = None
     with StopSignals() as stop:
@@ -148,26 +151,21 @@ def run_command(
             # Everything wrong with the command line is found before data is read.
             check_trace_file(settings)
             datasets, date_columns, checks, key = _inputs(data, date_column, checks_file, day, tags)
+            span = date_span(ctx, day)
             progress = ScanProgress(stderr(), list(datasets))
-            plugins = _plugins(
-                progress, fmt == "table", alert_sinks, settings, threshold, only_failures
-            )
+            # A backfill prints one summary of its days, not a results table per day.
+            table = fmt == "table" and span is None
+            plugins = _plugins(progress, table, alert_sinks, settings, threshold, only_failures)
             sources = observed_sources(datasets, date_columns, progress)
             db = open_db(settings, must_exist=False)
             provider, trace_note = tracer_provider(settings)
-            result, persist_problem = _run_suite(
-                checks,
-                suite_name or checks_file.stem,
-                plugins,
-                recompute,
-                db=db,
-                provider=provider,
-                sources=sources,
-                key=key,
-                progress=progress,
-                stop=stop,
-                settings=settings,
+            name = suite_name or checks_file.stem
+            setup = RunSetup(
+                checks, name, plugins, recompute, db, provider, sources, progress, stop, settings
             )
+            if span is not None:
+                return run_backfill(ctx, setup, span, key.identity_tags, fmt, threshold)
+            result, persist_problem = _run_suite(setup, key)
             report_outcome(
                 ctx, fmt, settings, result, threshold, trace_note, provider, persist_problem, db.url
             )
@@ -280,43 +278,21 @@ def _result_key(day: dt.datetime | None, tags: tuple[str, ...]) -> ResultKey:
         )
 
 
-def _run_suite(
-    checks: Sequence[Check],
-    name: str,
-    plugins: Sequence[Any],
-    recompute: bool,
-    *,
-    db: MetricDB,
-    provider: SDKTracerProvider | None,
-    sources: Sequence[DataSource],
-    key: ResultKey,
-    progress: ScanProgress,
-    stop: StopSignals,
-    settings: Settings,
-) -> tuple[SuiteResult, str | None]:
+def _run_suite(setup: RunSetup, key: ResultKey) -> tuple[SuiteResult, str | None]:
     """The run's result and, when its metrics were not stored, why; then the trace is
     flushed, its fate recorded, and all is closed.
 
     A signal ends the command here (exit 130 or 143) once the run is recorded as
     interrupted and its trace flushed, with one line saying so.
     """
-    from dqx.api import VerificationSuite
     from dqx.common import PersistError
 
+    provider, sources, db, stop = setup.provider, setup.sources, setup.db, setup.stop
     suite: VerificationSuite | None = None
     outcome: tuple[SuiteResult, str | None]
     try:
-        with dqx_errors():
-            suite = VerificationSuite(
-                checks,
-                db,
-                name,
-                tracer_provider=provider,
-                plugins=plugins,
-                recompute="always" if recompute else "missing",
-                meter_provider=meter_provider(provider),
-            )
-        with progress, dqx_errors():
+        suite = setup.suite()
+        with setup.progress, dqx_errors():
             try:
                 outcome = suite.run(sources, key), None
             except PersistError as exc:
@@ -329,14 +305,14 @@ def _run_suite(
         execution_id = suite.execution_id if suite is not None else None
         status = finish_run(provider, sources, db, execution_id)
         if isinstance(exc, KeyboardInterrupt) and execution_id is not None:
-            _stopped(db, execution_id, stop, status, settings)
+            _stopped(db, execution_id, stop, status, setup.settings)
         db.dispose()
         raise
     with stop.held():
         # The run is recorded; a signal now must not cut its trace short.
         status = finish_run(provider, sources, db, suite.execution_id)
         if stop.received:
-            _stopped(db, suite.execution_id, stop, status, settings)
+            _stopped(db, suite.execution_id, stop, status, setup.settings)
     db.dispose()
     return outcome
 
