@@ -82,6 +82,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "dqx.plugins",
             "dqx.traces",
             "dqx.alerts",
+            "dqx.lineage",
         },
     ),
     (
@@ -92,7 +93,7 @@ LAYERS: list[tuple[str, set[str]]] = [
     ("command line", {"dqx.cli"}),
 ]
 #: Sub-packages whose every module shares the package's layer.
-PACKAGES_AS_ONE = ("dqx.alerts", "dqx.cli", "dqx.report")
+PACKAGES_AS_ONE = ("dqx.alerts", "dqx.cli", "dqx.lineage", "dqx.report")
 
 
 def _module_name(path: Path) -> str:
