@@ -2,8 +2,8 @@
 COMPLETE/FAIL events, the execution id as the run id, the datasets with their data
 quality facets, and the trace in the ``dqx_trace`` run facet.
 
-Needs the ``openlineage`` extra (``pip install 'dqx[openlineage]'``): importing this
-package without it raises an ImportError saying so.
+Needs the ``openlineage`` extra (``pip install '.[openlineage]'`` in a dqx clone):
+importing this package without it raises an ImportError saying so.
 """
 
 from __future__ import annotations

@@ -31,8 +31,8 @@ try:
     )
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError(
-        "dqx.lineage needs the OpenLineage client: pip install 'dqx[openlineage]' "
-        "(openlineage-python)"
+        "dqx.lineage needs the OpenLineage client (openlineage-python), dqx's "
+        "openlineage extra: pip install '.[openlineage]' in a dqx clone"
     ) from exc
 
 from dqx.common import AssertionResult
