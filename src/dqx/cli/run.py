@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 from dqx.alerts.sinks import SINKS
+from dqx.cli.caller import caller_trace
 from dqx.cli.checks_file import load_checks
 from dqx.cli.datasets import observed_sources
 from dqx.cli.ending import finish_run, interrupted_line
@@ -316,7 +317,7 @@ def _run_suite(
                 recompute="always" if recompute else "missing",
                 meter_provider=meter_provider(provider),
             )
-        with progress, dqx_errors():
+        with progress, dqx_errors(), caller_trace():
             try:
                 outcome = suite.run(sources, key), None
             except PersistError as exc:
