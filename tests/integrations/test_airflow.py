@@ -19,6 +19,8 @@ from typing import Any
 
 import pytest
 from airflow.utils.state import DagRunState, TaskInstanceState
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from tests.integrations.conftest import (
     CALLER_SPAN,
@@ -47,6 +49,8 @@ DAG_FILE = textwrap.dedent(
             db_url={db_url!r},
             trace_file={trace_file!r},
             env={{"DQX_JAEGER_URL": {jaeger!r}}},
+            retries=2,
+            retry_delay=dt.timedelta(0),  # a retry, if any, comes at once, not in 5 min
         )
     """
 )
@@ -64,7 +68,7 @@ def airflow_db() -> Iterator[None]:
     yield
 
 
-def _dag_run(workspace: Workspace, dag_id: str, fail_on: str) -> tuple[Any, Any]:
+def _dag_run(workspace: Workspace, dag_id: str, fail_on: str = "P1") -> tuple[Any, Any]:
     """The DAG run of ``dag.test()`` at DAY and its one task instance."""
     source = DAG_FILE.format(
         dag_id=dag_id,
@@ -114,7 +118,9 @@ def test_a_failure_at_fail_on_fails_the_task_after_handing_over_the_run(
 ) -> None:
     dag_run, ti = _dag_run(workspace, "dq_fails", fail_on="P2")
     assert dag_run.state == DagRunState.FAILED
+    # Failed for good, though the task has retries: a verdict on the data is not retried.
     assert ti.state == TaskInstanceState.FAILED
+    assert ti.try_number == 1
     execution_id = _xcom(ti, "execution_id")
     assert execution_id is not None
     assert _xcom(ti, "trace_url") == f"{JAEGER}/trace/{execution_id}"
@@ -131,3 +137,16 @@ def test_the_workers_traceparent_becomes_the_runs_caller_link(
     [link] = workspace.root_links(execution_id)
     assert (link["traceId"], link["spanId"]) == (CALLER_TRACE, CALLER_SPAN)
     assert execution_id != CALLER_TRACE  # linked, not parented: the run's trace is its own
+
+
+def test_the_tasks_current_span_becomes_the_runs_caller_link(workspace: Workspace) -> None:
+    # A span current where the task runs, as in a worker that traces its tasks; no
+    # TRACEPARENT in the environment (the workspace fixture removes it).
+    caller = SpanContext(
+        int(CALLER_TRACE, 16), int(CALLER_SPAN, 16), is_remote=True, trace_flags=TraceFlags(1)
+    )
+    with trace.use_span(NonRecordingSpan(caller)):
+        _, ti = _dag_run(workspace, "dq_in_span")
+    execution_id = _xcom(ti, "execution_id")
+    [link] = workspace.root_links(execution_id)
+    assert (link["traceId"], link["spanId"]) == (CALLER_TRACE, CALLER_SPAN)

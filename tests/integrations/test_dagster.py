@@ -18,6 +18,8 @@ from dagster import (
     asset,
     materialize,
 )
+from opentelemetry import trace
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from dqx.common import DefinitionError
 from dqx.integrations.dagster import dqx_asset_check
@@ -105,6 +107,19 @@ def test_a_traceparent_in_the_environment_becomes_the_runs_caller_link(
 ) -> None:
     monkeypatch.setenv("TRACEPARENT", TRACEPARENT)
     execution_id = _execution_id(_evaluate(workspace, "P1", day=DAY))
+    [link] = workspace.root_links(execution_id)
+    assert (link["traceId"], link["spanId"]) == (CALLER_TRACE, CALLER_SPAN)
+
+
+def test_a_current_span_where_the_check_runs_becomes_the_runs_caller_link(
+    workspace: Workspace,
+) -> None:
+    # As in a process that traces: materialize runs inside a span; no TRACEPARENT set.
+    caller = SpanContext(
+        int(CALLER_TRACE, 16), int(CALLER_SPAN, 16), is_remote=True, trace_flags=TraceFlags(1)
+    )
+    with trace.use_span(NonRecordingSpan(caller)):
+        execution_id = _execution_id(_evaluate(workspace, "P1", day=DAY))
     [link] = workspace.root_links(execution_id)
     assert (link["traceId"], link["spanId"]) == (CALLER_TRACE, CALLER_SPAN)
 

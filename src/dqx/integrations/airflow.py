@@ -15,8 +15,10 @@ Needs the ``airflow`` extra (Airflow 3: ``pip install '.[airflow]'`` in a dqx cl
 The run is ``dqx run`` in a child process (:mod:`dqx.integrations.suite_file`), about
 the task's logical date (``day=`` overrides it, a template like ``"{{ ds }}"`` or a
 date). It pushes ``execution_id`` and ``trace_url`` to XCom (and returns the execution
-id, the task's ``return_value``), then fails the task when an assertion at ``fail_on``
-or above did not pass, naming each. Settings the operator is not given come from the
+id, the task's ``return_value``), then fails the task, without retries, when an
+assertion at ``fail_on`` or above did not pass, naming each; a run that reached no
+verdict (a source it cannot read, a store that refused it) raises ``DQXError``, which
+the task's retries cover. Settings the operator is not given come from the
 worker's environment and ``dqx.toml`` (``DQX_DB_URL``, ``DQX_JAEGER_URL``,
 ``OTEL_EXPORTER_OTLP_ENDPOINT``...). With Airflow's OpenTelemetry tracing on, or a
 ``TRACEPARENT`` in the worker's environment, the run's root span links to the task.
@@ -30,8 +32,8 @@ from collections.abc import Mapping
 from typing import Any
 
 try:
-    from airflow.exceptions import AirflowException
     from airflow.sdk import BaseOperator
+    from airflow.sdk.exceptions import AirflowFailException
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError(
         "dqx.integrations.airflow needs Airflow 3, dqx's airflow extra: "
@@ -100,7 +102,10 @@ class DQXOperator(BaseOperator):
         )
         self._hand_over(context, run)
         if not run.passed:
-            raise AirflowException(run.failure_summary())
+            # A verdict on the data: retrying would judge the same data again under a
+            # new execution id. What kept the run from a verdict raises DQXError, which
+            # the task's retries do cover.
+            raise AirflowFailException(run.failure_summary())
         return run.execution_id
 
     def run_day(self, context: Any) -> dt.date:
