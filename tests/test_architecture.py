@@ -86,6 +86,7 @@ LAYERS: list[tuple[str, set[str]]] = [
             "dqx.plugins",
             "dqx.traces",
             "dqx.alerts",
+            "dqx.lineage",
         },
     ),
     (
@@ -106,10 +107,10 @@ LAYERS: list[tuple[str, set[str]]] = [
         },
     ),
     ("conductor and presentation", {"dqx", "dqx.api", "dqx.display", "dqx.demo", "dqx.report"}),
-    ("command line", {"dqx.cli"}),
+    ("command line and orchestrators", {"dqx.cli", "dqx.integrations"}),
 ]
 #: Sub-packages whose every module shares the package's layer.
-PACKAGES_AS_ONE = ("dqx.alerts", "dqx.cli", "dqx.report")
+PACKAGES_AS_ONE = ("dqx.alerts", "dqx.cli", "dqx.integrations", "dqx.lineage", "dqx.report")
 
 
 def _module_name(path: Path) -> str:

@@ -15,9 +15,7 @@ import logging
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, HTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +43,7 @@ from dqx.cli import main
 from dqx.datasource import DuckRelationDataSource
 from dqx.orm.repositories import MetricDB
 from dqx.traces import OTLPFileTraceSource
+from tests.support.receivers import Receiver, receive
 from tests.support.runs import DAY, Traced, orders, orders_check
 
 SUITE = "Orders"
@@ -275,39 +274,18 @@ def test_without_metrics_configure_builds_no_meter_provider(tmp_path: Path) -> N
     assert telemetry.meter_provider(MeterProvider()) is None
 
 
-class _Receiver(BaseHTTPRequestHandler):
-    """An OTLP/HTTP endpoint that keeps what it is sent, by path."""
-
-    received: list[tuple[str, bytes]]
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers["Content-Length"]))
-        self.server.received.append((self.path, body))  # type: ignore[attr-defined]
-        self.send_response(200)
-        self.send_header("Content-Type", "application/x-protobuf")
-        self.end_headers()
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
-def receiver() -> Iterator[HTTPServer]:
-    server = HTTPServer(("127.0.0.1", 0), _Receiver)
-    server.received = []  # type: ignore[attr-defined]
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server
-    server.shutdown()
-    server.server_close()
+def receiver() -> Iterator[Receiver]:
+    with receive() as served:
+        yield served
 
 
 def test_otlp_sends_the_metrics_to_the_same_collector_as_the_trace(
-    db: MetricDB, receiver: HTTPServer, monkeypatch: pytest.MonkeyPatch
+    db: MetricDB, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for variable in ("OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"):
         monkeypatch.delenv(variable, raising=False)
-    endpoint = f"http://127.0.0.1:{receiver.server_address[1]}"
+    endpoint = receiver.url
     provider = telemetry.configure(
         exporter="otlp", endpoint=endpoint, set_global=False, metrics=True
     )
@@ -321,12 +299,9 @@ def test_otlp_sends_the_metrics_to_the_same_collector_as_the_trace(
     table = pa.table({"x": [1, 2, 3]})
     suite.run([DuckRelationDataSource.from_arrow(table, "t")], ResultKey(dt.date(2024, 5, 6)))
     provider.shutdown()
-    received: list[tuple[str, bytes]] = receiver.received  # type: ignore[attr-defined]
-    assert {path for path, _ in received} == {"/v1/traces", "/v1/metrics"}
+    assert {post.path for post in receiver.posts} == {"/v1/traces", "/v1/metrics"}
     trace_ids = set()
-    for path, body in received:
-        if path != "/v1/metrics":
-            continue
+    for body in receiver.bodies("/v1/metrics"):
         request = ExportMetricsServiceRequest.FromString(body)
         for resource in request.resource_metrics:
             for scope in resource.scope_metrics:
@@ -382,7 +357,7 @@ def test_configure_with_metrics_installs_the_global_meter_provider_runs_use(
 
 
 def test_dqx_run_over_otlp_sends_the_run_metrics_to_the_collector_too(
-    receiver: HTTPServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    receiver: Receiver, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     for variable in [v for v in os.environ if v.startswith(("OTEL_", "DQX_"))]:
         monkeypatch.delenv(variable)
@@ -393,7 +368,7 @@ def test_dqx_run_over_otlp_sends_the_run_metrics_to_the_collector_too(
         "    ctx.assert_that(mp.num_rows()).where(name='rows').is_gt(0)\n"
     )
     pq.write_table(pa.table({"x": [1, 2, 3]}), tmp_path / "t.parquet")
-    endpoint = f"http://127.0.0.1:{receiver.server_address[1]}"
+    endpoint = receiver.url
     monkeypatch.chdir(tmp_path)
     flags = ["--db", f"sqlite:///{tmp_path / 'dqx.db'}", "--otlp-endpoint", endpoint]
     outcome = CliRunner().invoke(
@@ -412,8 +387,7 @@ def test_dqx_run_over_otlp_sends_the_run_metrics_to_the_collector_too(
     )
     assert outcome.exit_code == 0, outcome.output
     execution_id = json.loads(outcome.stdout)["execution_id"]
-    received: list[tuple[str, bytes]] = receiver.received  # type: ignore[attr-defined]
-    [body] = [body for path, body in received if path == "/v1/metrics"]
+    [body] = receiver.bodies("/v1/metrics")
     request = ExportMetricsServiceRequest.FromString(body)
     values = {
         metric.name: [

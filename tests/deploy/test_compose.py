@@ -132,6 +132,8 @@ def test_grafana_data_sources_point_at_services_and_their_ports() -> None:
         "tempo": tempo["server"]["http_listen_port"],
         "jaeger": endpoint_port(jaeger["extensions"]["jaeger_query"]["http"]["endpoint"]),
         "postgres": 5432,
+        # Prometheus's default listen port: compose passes no --web.listen-address.
+        "prometheus": 9090,
     }
     postgres_env = services["postgres"]["environment"]
     for source in datasources:

@@ -8,7 +8,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e_real.real_programs import Collector, Jaeger, start_collector, start_jaeger, tool
+from tests.e2e_real.real_programs import (
+    Collector,
+    Jaeger,
+    otlp_base,
+    start_collector,
+    start_jaeger,
+    tool,
+)
+from tests.support.receivers import Receiver, receive
 
 
 @pytest.fixture(scope="session")
@@ -37,25 +45,47 @@ def tempo_standin(jaeger_bin: Path, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 @pytest.fixture(scope="session")
+def prometheus_standin() -> Iterator[Receiver]:
+    """Where the collector's ``otlphttp/prometheus`` exporter sends: an HTTP receiver
+    keeping each OTLP request, at Prometheus's OTLP path (``/api/v1/otlp``)."""
+    with receive() as receiver:
+        yield receiver
+
+
+@pytest.fixture(scope="session")
 def collector(
     otelcol_bin: Path,
     jaeger: Jaeger,
     tempo_standin: Jaeger,
+    prometheus_standin: Receiver,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Collector]:
     """One collector for the tests that need it up; the outage test starts its own."""
     workdir = tmp_path_factory.mktemp("otelcol")
-    started = start_collector(otelcol_bin, jaeger, tempo_standin, workdir)
+    started = start_collector(
+        otelcol_bin, jaeger, tempo_standin, workdir, otlp_base(prometheus_standin)
+    )
     yield started
     started.program.stop()
 
 
 @pytest.fixture
 def fresh_collector(
-    otelcol_bin: Path, jaeger: Jaeger, tempo_standin: Jaeger, tmp_path: Path
+    otelcol_bin: Path,
+    jaeger: Jaeger,
+    tempo_standin: Jaeger,
+    prometheus_standin: Receiver,
+    tmp_path: Path,
 ) -> Iterator[Collector]:
     """A collector of the test's own, which the test may stop."""
-    started = start_collector(otelcol_bin, jaeger, tempo_standin, tmp_path, "own-collector")
+    started = start_collector(
+        otelcol_bin,
+        jaeger,
+        tempo_standin,
+        tmp_path,
+        otlp_base(prometheus_standin),
+        "own-collector",
+    )
     yield started
     started.program.stop()
 

@@ -5,7 +5,8 @@
 * A second Jaeger stands in for Tempo (none can be built here), so the collector's
   ``otlp/tempo`` exporter has a real OTLP receiver too.
 * The collector (``tools/otelcol-dqx``) runs ``otel-collector.yaml`` as shipped; its
-  addresses and trace file come from the ``DQX_COLLECTOR_*`` variables that file reads.
+  addresses and files come from the ``DQX_COLLECTOR_*`` variables that file reads. Its
+  metrics go to a local HTTP receiver standing in for Prometheus's OTLP receiver.
 
 ``make e2e`` builds the binaries (``tools/build.sh``) and passes their paths in
 ``DQX_JAEGER_BIN`` and ``DQX_OTELCOL_BIN``; without them the tests look in the build
@@ -34,6 +35,7 @@ from dqx.common import TraceReadError
 from dqx.traces import JaegerTraceSource, OTLPFileTraceSource
 from dqx.traces.model import Trace
 from tests.services import POSTGRES_CONNINFO, POSTGRES_SERVER, require_postgres, unavailable
+from tests.support.receivers import Receiver
 
 ROOT = Path(__file__).resolve().parents[2]
 COLLECTOR_CONFIG = ROOT / "otel-collector.yaml"
@@ -216,6 +218,7 @@ class Collector:
     http_endpoint: str  # what an OTLP/HTTP SDK is given (it adds /v1/traces)
     health_url: str
     trace_file: Path
+    metrics_file: Path  # OTLP JSON lines of the metrics pipeline
 
     def file_source(self) -> OTLPFileTraceSource:
         return OTLPFileTraceSource(self.trace_file)
@@ -239,8 +242,12 @@ class Collector:
         return found
 
 
-def collector_env(jaeger: Jaeger, tempo: Jaeger, trace_file: Path) -> dict[str, str]:
-    """Every address and path of otel-collector.yaml, through the variables it reads."""
+def collector_env(
+    jaeger: Jaeger, tempo: Jaeger, trace_file: Path, prometheus: str
+) -> dict[str, str]:
+    """Every address and path of otel-collector.yaml, through the variables it reads;
+    ``prometheus`` is the base URL of an OTLP/HTTP metrics receiver (the exporter adds
+    ``/v1/metrics``)."""
     return {
         "DQX_COLLECTOR_OTLP_GRPC_ENDPOINT": f"{LOOPBACK}:{free_port()}",
         "DQX_COLLECTOR_OTLP_HTTP_ENDPOINT": f"{LOOPBACK}:{free_port()}",
@@ -250,7 +257,15 @@ def collector_env(jaeger: Jaeger, tempo: Jaeger, trace_file: Path) -> dict[str, 
         "DQX_COLLECTOR_JAEGER_ENDPOINT": jaeger.otlp_grpc,
         "DQX_COLLECTOR_TEMPO_ENDPOINT": tempo.otlp_grpc,
         "DQX_COLLECTOR_TRACE_FILE": str(trace_file),
+        "DQX_COLLECTOR_PROMETHEUS_ENDPOINT": prometheus,
+        "DQX_COLLECTOR_METRICS_FILE": str(trace_file.with_name("dqx-metrics.jsonl")),
     }
+
+
+def otlp_base(receiver: Receiver) -> str:
+    """The receiver as Prometheus's OTLP endpoint (``/api/v1/otlp``), the base URL the
+    collector's ``otlphttp/prometheus`` exporter is given."""
+    return f"{receiver.url}/api/v1/otlp"
 
 
 def start_collector(
@@ -258,12 +273,14 @@ def start_collector(
     jaeger: Jaeger,
     tempo: Jaeger,
     workdir: Path,
+    prometheus: str,
     name: str = "collector",
     overrides: Mapping[str, str] | None = None,
 ) -> Collector:
-    """The collector on otel-collector.yaml; ``overrides`` are ``--set`` on top of it
+    """The collector on otel-collector.yaml, its metrics sent to ``prometheus`` (an
+    OTLP/HTTP base URL); ``overrides`` are ``--set`` on top of it
     (``{"exporters::file/traces::compression": "zstd"}``)."""
-    env = collector_env(jaeger, tempo, workdir / "traces" / "dqx-traces.jsonl")
+    env = collector_env(jaeger, tempo, workdir / "traces" / "dqx-traces.jsonl", prometheus)
     argv = [str(binary), "--config", str(COLLECTOR_CONFIG)]
     argv += [f"--set={key}={value}" for key, value in (overrides or {}).items()]
     program = Program(name, argv, env, workdir / f"{name}.log")
@@ -275,6 +292,7 @@ def start_collector(
         http_endpoint=f"http://{env['DQX_COLLECTOR_OTLP_HTTP_ENDPOINT']}",
         health_url=health,
         trace_file=Path(env["DQX_COLLECTOR_TRACE_FILE"]),
+        metrics_file=Path(env["DQX_COLLECTOR_METRICS_FILE"]),
     )
 
 

@@ -20,6 +20,8 @@ import yaml
 
 from tests.e2e_real.real_programs import COLLECTOR_CONFIG, Collector, Jaeger, collector_env
 
+#: Where the metrics would go; nothing needs to listen for validate and print-config.
+PROMETHEUS = "http://127.0.0.1:9/api/v1/otlp"
 KINDS = ("receivers", "processors", "exporters", "extensions", "connectors")
 
 
@@ -66,7 +68,7 @@ def test_the_collector_has_exactly_the_components_the_config_uses(otelcol_bin: P
     listed = yaml.safe_load(answer.stdout)
     built = {kind: {c["name"] for c in listed.get(kind) or []} for kind in KINDS}
     assert built == used
-    assert used["exporters"] == {"otlp", "file", "debug"}
+    assert used["exporters"] == {"otlp", "otlphttp", "file", "debug"}
     assert used["extensions"] == {"health_check"}
 
 
@@ -74,7 +76,7 @@ def test_validate_passes_on_the_file_as_shipped(
     otelcol_bin: Path, jaeger: Jaeger, tempo_standin: Jaeger, tmp_path: Path
 ) -> None:
     # With nothing set (the defaults compose relies on) and with the tests' addresses.
-    env = collector_env(jaeger, tempo_standin, tmp_path / "traces.jsonl")
+    env = collector_env(jaeger, tempo_standin, tmp_path / "traces.jsonl", PROMETHEUS)
     for variables in ({}, env):
         answer = otelcol(otelcol_bin, "validate", "--config", str(COLLECTOR_CONFIG), env=variables)
         assert answer.returncode == 0, answer.stdout + answer.stderr
@@ -93,7 +95,7 @@ def test_validate_passes_on_the_file_as_shipped(
 def test_the_environment_changes_addresses_and_paths_and_nothing_else(
     otelcol_bin: Path, jaeger: Jaeger, tempo_standin: Jaeger, tmp_path: Path
 ) -> None:
-    env = collector_env(jaeger, tempo_standin, tmp_path / "traces.jsonl")
+    env = collector_env(jaeger, tempo_standin, tmp_path / "traces.jsonl", PROMETHEUS)
     shipped = dict(leaves(resolved(otelcol_bin)))
     moved = dict(leaves(resolved(otelcol_bin, env)))
     assert shipped.keys() == moved.keys()
@@ -106,6 +108,8 @@ def test_the_environment_changes_addresses_and_paths_and_nothing_else(
         "exporters.otlp/jaeger.endpoint": env["DQX_COLLECTOR_JAEGER_ENDPOINT"],
         "exporters.otlp/tempo.endpoint": env["DQX_COLLECTOR_TEMPO_ENDPOINT"],
         "exporters.file/traces.path": env["DQX_COLLECTOR_TRACE_FILE"],
+        "exporters.otlphttp/prometheus.endpoint": env["DQX_COLLECTOR_PROMETHEUS_ENDPOINT"],
+        "exporters.file/metrics.path": env["DQX_COLLECTOR_METRICS_FILE"],
         f"{prometheus}.host": env["DQX_COLLECTOR_METRICS_HOST"],
         f"{prometheus}.port": int(env["DQX_COLLECTOR_METRICS_PORT"]),
     }
@@ -114,6 +118,8 @@ def test_the_environment_changes_addresses_and_paths_and_nothing_else(
     assert shipped["exporters.otlp/tempo.endpoint"] == "tempo:4317"
     assert shipped["receivers.otlp.protocols.grpc.endpoint"] == "0.0.0.0:4317"
     assert shipped["exporters.file/traces.path"] == "/var/lib/dqx/traces/dqx-traces.jsonl"
+    assert shipped["exporters.otlphttp/prometheus.endpoint"] == "http://prometheus:9090/api/v1/otlp"
+    assert shipped["exporters.file/metrics.path"] == "/var/lib/dqx/traces/dqx-metrics.jsonl"
 
 
 def test_the_collector_runs_the_file_and_reports_healthy(collector: Collector) -> None:

@@ -12,21 +12,27 @@ import pytest
 
 from dqx import reconcile, telemetry
 from dqx.orm.repositories import MetricDB
-from tests.e2e_real.real_programs import Collector, Jaeger, dqx, start_collector
+from tests.e2e_real.real_programs import Collector, Jaeger, dqx, otlp_base, start_collector
 from tests.e2e_real.real_runs import DAY, LocalCopy, run_suite
+from tests.support.receivers import Receiver
 
 ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 @pytest.fixture
 def zstd_collector(
-    otelcol_bin: Path, jaeger: Jaeger, tempo_standin: Jaeger, tmp_path: Path
+    otelcol_bin: Path,
+    jaeger: Jaeger,
+    tempo_standin: Jaeger,
+    prometheus_standin: Receiver,
+    tmp_path: Path,
 ) -> Iterator[Collector]:
     started = start_collector(
         otelcol_bin,
         jaeger,
         tempo_standin,
         tmp_path,
+        otlp_base(prometheus_standin),
         "zstd-collector",
         overrides={"exporters::file/traces::compression": "zstd"},
     )

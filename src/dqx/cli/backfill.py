@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import click
 
+from dqx.cli.caller import caller_trace
 from dqx.cli.ending import finish_run, interrupted_line
 from dqx.cli.errors import EXIT_FAILED, dqx_errors, operational, usage
 from dqx.cli.output import emit_json, say, stderr, stdout
@@ -132,7 +133,7 @@ def run_backfill(
     try:
         # A signal between scans waits for the next one: most of a backfill is the
         # days' bookkeeping, and an interrupt there would leave a day "running".
-        with setup.progress, setup.stop.deferred():
+        with setup.progress, setup.stop.deferred(), caller_trace():
             backfilled = suite.run_range(setup.sources, *span, tags=tags)
         failure: DQXError | None = None
     except BackfillError as exc:

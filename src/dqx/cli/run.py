@@ -11,6 +11,7 @@ import click
 
 from dqx.alerts.sinks import SINKS
 from dqx.cli.backfill import RunSetup, date_span, range_options, run_backfill
+from dqx.cli.caller import caller_trace
 from dqx.cli.checks_file import load_checks
 from dqx.cli.datasets import observed_sources
 from dqx.cli.ending import finish_run, interrupted_line
@@ -292,7 +293,7 @@ def _run_suite(setup: RunSetup, key: ResultKey) -> tuple[SuiteResult, str | None
     outcome: tuple[SuiteResult, str | None]
     try:
         suite = setup.suite()
-        with setup.progress, dqx_errors():
+        with setup.progress, dqx_errors(), caller_trace():
             try:
                 outcome = suite.run(sources, key), None
             except PersistError as exc:
