@@ -349,8 +349,17 @@ def run_interruptibly(
     done = threading.Event()
     outcome: list[T] = []
     failure: list[BaseException] = []
+    # A signal can land inside Thread.start(), before or after the thread exists: the
+    # gate tells the waiting thread whether the work began (so it must be stopped and
+    # waited out before the caller may close the connection) or never will.
+    gate = threading.Lock()
+    began, cancelled = threading.Event(), threading.Event()
 
     def run() -> None:
+        with gate:
+            if cancelled.is_set():
+                return
+            began.set()
         try:
             outcome.append(work())
         except BaseException as exc:  # handed over: the waiting thread raises it
@@ -358,14 +367,17 @@ def run_interruptibly(
         finally:
             done.set()
 
-    threading.Thread(target=run, name=name, daemon=True).start()
     try:
+        threading.Thread(target=run, name=name, daemon=True).start()
         while not done.wait(POLL_SECONDS if poll is not None else None):
             if poll is not None:
                 poll()
     except BaseException:
-        interrupt()
-        _wait_out(done, interrupt)
+        with gate:
+            cancelled.set()
+        if began.is_set():
+            interrupt()
+            _wait_out(done, interrupt)
         raise
     if failure:
         raise failure[0]
