@@ -10,7 +10,7 @@ from dqx.alerts.sinks import FORMATS, SINKS
 from dqx.cli.errors import bad_news, dqx_errors
 from dqx.cli.options import db_option
 from dqx.cli.output import say, stderr
-from dqx.cli.wiring import load, open_db
+from dqx.cli.wiring import link_options, load, open_db
 from dqx.common import SEVERITIES
 
 if TYPE_CHECKING:
@@ -131,8 +131,6 @@ def _read_alert(settings: Settings, execution_id: str, min_severity: str) -> Ale
             db,
             execution_id,
             min_severity=min_severity,
-            jaeger=settings.get("jaeger_url"),
-            grafana=settings.get("grafana_url"),
-            tempo_uid=settings.get("tempo_uid") or "tempo",
+            **link_options(settings),
             runbook_base_url=settings.get("runbook_base_url"),
         )

@@ -24,6 +24,7 @@ from dqx.cli.wiring import (
     EXPORT_FAILED_NOTE,
     TRACE_SOURCES,
     check_trace_file,
+    link_options,
     load,
     open_db,
     trace_links,
@@ -371,9 +372,7 @@ def _alert_plugins(sinks: Sequence[str], settings: Settings, threshold: str) -> 
                     sink,
                     url,
                     min_severity=threshold,
-                    jaeger=settings.get("jaeger_url"),
-                    grafana=settings.get("grafana_url"),
-                    tempo_uid=settings.get("tempo_uid") or "tempo",
+                    **link_options(settings),
                     runbook_base_url=settings.get("runbook_base_url"),
                 )
             )

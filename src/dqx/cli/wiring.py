@@ -37,6 +37,7 @@ __all__ = [
     "TraceSourceKind",
     "check_trace_file",
     "configured_sources",
+    "link_options",
     "load",
     "meter_provider",
     "open_db",
@@ -237,15 +238,19 @@ def source_name(source: TraceSource) -> str:
         return repr(source)
 
 
+def link_options(settings: Settings) -> dict[str, Any]:
+    """Where a run's trace links point (``trace_url``'s keywords), from the settings."""
+    return {
+        "jaeger": settings.get("jaeger_url"),
+        "grafana": settings.get("grafana_url"),
+        "tempo_uid": settings.get("tempo_uid") or "tempo",
+    }
+
+
 def trace_links(settings: Settings, execution_id: str) -> TraceLinks:
     from dqx.links import trace_url
 
-    return trace_url(
-        execution_id,
-        jaeger=settings.get("jaeger_url"),
-        grafana=settings.get("grafana_url"),
-        tempo_uid=settings.get("tempo_uid") or "tempo",
-    )
+    return trace_url(execution_id, **link_options(settings))
 
 
 def reading_flags() -> str:
