@@ -16,7 +16,7 @@ import click
 from dqx.cli.caller import caller_trace
 from dqx.cli.ending import finish_run, interrupted_line
 from dqx.cli.errors import EXIT_FAILED, dqx_errors, operational, usage
-from dqx.cli.output import emit_json, say, stderr, stdout
+from dqx.cli.output import assertion_json, emit_json, say, stderr, stdout
 from dqx.common import DefinitionError, DQXError
 
 if TYPE_CHECKING:
@@ -268,15 +268,5 @@ def _day_document(day: SuiteResult, threshold: str) -> dict[str, Any]:
         "status": day.status,
         "failed": len(day.failed(threshold)),
         "statements": len(day.statements),
-        "results": [
-            {
-                "check": r.check,
-                "assertion": r.assertion,
-                "severity": r.severity,
-                "status": r.status,
-                "value": r.number,
-                "message": r.message,
-            }
-            for r in day.results
-        ],
+        "results": [assertion_json(r) for r in day.results],
     }

@@ -19,9 +19,11 @@ import click
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from dqx.common import AssertionResult
     from dqx.links import TraceLinks
 
 __all__ = [
+    "assertion_json",
     "either",
     "emit_csv",
     "emit_json",
@@ -96,3 +98,19 @@ def emit_csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerow(header)
     writer.writerows(rows)
+
+
+def assertion_json(result: AssertionResult) -> dict[str, Any]:
+    """One assertion's outcome as every ``--format json`` document lists it."""
+    return {
+        "check": result.check,
+        "assertion": result.assertion,
+        "severity": result.severity,
+        "status": result.status,
+        "value": result.number,
+        "bound": result.bound,
+        "expression": result.expression,
+        "message": result.message,
+        "band": list(result.band) if result.band is not None else None,
+        "score": result.score,
+    }

@@ -18,7 +18,7 @@ from dqx.cli.ending import finish_run, interrupted_line
 from dqx.cli.errors import EXIT_FAILED, dqx_errors, operational, usage
 from dqx.cli.interrupts import StopSignals
 from dqx.cli.options import db_option, format_option, parse_pairs
-from dqx.cli.output import either, emit_json, print_links, say, stderr, stdout
+from dqx.cli.output import assertion_json, either, emit_json, print_links, say, stderr, stdout
 from dqx.cli.progress import ScanProgress
 from dqx.cli.wiring import (
     EXPORT_FAILED_NOTE,
@@ -440,19 +440,5 @@ def _result_document(
             1 for r in results if is_problem(r.status) and severity_at_or_above(r.severity, fail_on)
         ),
         "links": links.as_dict(),
-        "results": [
-            {
-                "check": r.check,
-                "assertion": r.assertion,
-                "severity": r.severity,
-                "status": r.status,
-                "value": r.number,
-                "bound": r.bound,
-                "expression": r.expression,
-                "message": r.message,
-                "band": list(r.band) if r.band is not None else None,
-                "score": r.score,
-            }
-            for r in results
-        ],
+        "results": [assertion_json(r) for r in results],
     }
