@@ -18,7 +18,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
 
 from dqx.orm.models import BadRunRow, MetricRow, RunRow
-from dqx.orm.rows import metric_from_row
+from dqx.orm.rows import bad_mark_from_row, metric_from_row
 from dqx.records import BadRunMark, Metric, MissingHistory
 
 __all__ = ["bad_marks", "clear_mark", "latest_values", "mark_bad", "missing_history"]
@@ -90,20 +90,8 @@ def missing_history(session: Session, pairs: Collection[tuple[str, dt.date]]) ->
         )
         for identity, day, mark in session.execute(set_aside):
             if (identity, day) in pairs:
-                bad[(identity, day)] = _mark(mark)
+                bad[(identity, day)] = bad_mark_from_row(mark)
     return MissingHistory(first_days, bad)
-
-
-def _mark(row: BadRunRow) -> BadRunMark:
-    return BadRunMark(
-        execution_id=row.execution_id,
-        reason=row.reason,
-        marked_by=row.marked_by,
-        marked_at=row.marked_at,
-        cleared_by=row.cleared_by,
-        cleared_at=row.cleared_at,
-        cleared_reason=row.cleared_reason,
-    )
 
 
 def _active(session: Session, execution_id: str) -> BadRunRow | None:
@@ -128,11 +116,11 @@ def mark_bad(
     its first mark)."""
     standing = _active(session, execution_id)
     if standing is not None:
-        return _mark(standing), False
+        return bad_mark_from_row(standing), False
     row = BadRunRow(execution_id=execution_id, reason=reason, marked_by=by, marked_at=now)
     session.add(row)
     session.flush()
-    return _mark(row), True
+    return bad_mark_from_row(row), True
 
 
 def clear_mark(
@@ -144,7 +132,7 @@ def clear_mark(
         return None
     standing.cleared_by, standing.cleared_at, standing.cleared_reason = by, now, reason
     session.flush()
-    return _mark(standing)
+    return bad_mark_from_row(standing)
 
 
 def bad_marks(
@@ -156,4 +144,4 @@ def bad_marks(
         query = query.where(BadRunRow.execution_id.in_(list(execution_ids)))
     if not include_cleared:
         query = query.where(BadRunRow.cleared_at.is_(None))
-    return [_mark(row) for row in session.scalars(query)]
+    return [bad_mark_from_row(row) for row in session.scalars(query)]

@@ -17,8 +17,16 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from dqx.common import InvalidExecutionIdError, StoreError, canonical_json, normalize_execution_id
-from dqx.orm.models import AssertionRow, MetricRow, RunRow, StatementRow
-from dqx.records import ORIGINS, AssertionRecord, Metric, RunRecord, Statement, arrow_table
+from dqx.orm.models import AssertionRow, BadRunRow, MetricRow, RunRow, StatementRow
+from dqx.records import (
+    ORIGINS,
+    AssertionRecord,
+    BadRunMark,
+    Metric,
+    RunRecord,
+    Statement,
+    arrow_table,
+)
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -26,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "StoredValue",
     "assertion_from_row",
+    "bad_mark_from_row",
     "has_tags",
     "metric_from_row",
     "metric_row",
@@ -92,6 +101,18 @@ def assertion_from_row(row: AssertionRow) -> AssertionRecord:
         band_low=row.band_low,
         band_high=row.band_high,
         score=row.score,
+    )
+
+
+def bad_mark_from_row(row: BadRunRow) -> BadRunMark:
+    return BadRunMark(
+        execution_id=row.execution_id,
+        reason=row.reason,
+        marked_by=row.marked_by,
+        marked_at=row.marked_at,
+        cleared_by=row.cleared_by,
+        cleared_at=row.cleared_at,
+        cleared_reason=row.cleared_reason,
     )
 
 
