@@ -607,6 +607,40 @@ def test_python_dash_m_is_the_same_command(tmp_path: Path) -> None:
     assert all(name in outcome.stdout for name in ("run", "metrics", "reconcile", "alert"))
 
 
+_COMMAND_PROBE = textwrap.dedent(
+    """
+    import json, sys
+    from click.testing import CliRunner
+    from dqx.cli import main
+    CliRunner().invoke(main, ["runs", "--help"], catch_exceptions=False)
+    print(json.dumps(sorted(m for m in sys.modules if m.startswith("dqx.cli."))))
+    """
+)
+
+
+def test_each_command_module_loads_only_when_its_command_is_asked_for() -> None:
+    import click
+
+    from dqx.cli import main
+
+    context = click.Context(main)
+    names = main.list_commands(context)
+    assert names == sorted(names) and {"run", "runs", "diff", "demo"} <= set(names)
+    for name in names:
+        command = main.get_command(context, name)
+        assert command is not None and command.name == name
+    assert main.get_command(context, "nope") is None
+
+    # A fresh interpreter: this one has imported every command already.
+    probe = subprocess.run(
+        [sys.executable, "-c", _COMMAND_PROBE], capture_output=True, text=True, timeout=60
+    )
+    assert probe.returncode == 0, probe.stderr
+    loaded = {m.removeprefix("dqx.cli.") for m in json.loads(probe.stdout)}
+    assert "runs" in loaded
+    assert not loaded & {"run", "diff", "demo", "alert", "report", "evaluate"}
+
+
 def test_run_shows_skipped_assertions_and_anomaly_bands_in_table_and_json(tmp_path: Path) -> None:
     (tmp_path / "checks.py").write_text(
         textwrap.dedent(

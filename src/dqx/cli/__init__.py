@@ -10,36 +10,59 @@ holds the exit codes. Settings come from flags, then the environment, then
 
 ``dqx --help`` must stay quick: modules here import click and light dqx modules only,
 and each command imports the engine, the store, rich and the OTel SDK inside its
-function, when it runs.
+function, when it runs. A command's module is imported only when that command is
+invoked (or help lists them all): ``dqx run`` does not pay for ``dqx diff``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import logging
 from typing import TYPE_CHECKING
 
 import click
 
-from dqx.cli.alert import alert_command
-from dqx.cli.config import config_command
-from dqx.cli.demo import demo_command
-from dqx.cli.diff import diff_command
 from dqx.cli.errors import EXIT_FAILED, EXIT_OK, EXIT_OPERATIONAL, EXIT_USAGE
-from dqx.cli.evaluate import evaluate_command
-from dqx.cli.history import history_command
-from dqx.cli.metrics import metrics_command
 from dqx.cli.output import stderr
-from dqx.cli.reconcile import reconcile_command
 from dqx.cli.redacting import RedactingFormatter, Secrets, install
-from dqx.cli.report import report_command
-from dqx.cli.run import run_command
-from dqx.cli.runs import runs_command
 
 if TYPE_CHECKING:
     from rich.text import Text
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_OPERATIONAL", "EXIT_USAGE", "main"]
+
+#: Every command; ``dqx.cli.<name>`` defines it as ``<name>_command``.
+_COMMANDS = frozenset(
+    {
+        "alert",
+        "config",
+        "demo",
+        "diff",
+        "evaluate",
+        "history",
+        "metrics",
+        "reconcile",
+        "report",
+        "run",
+        "runs",
+    }
+)
+
+
+class _CommandsOnDemand(click.Group):
+    """The dqx group, importing a command's module only when it is asked for."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_COMMANDS)
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in _COMMANDS:
+            return None
+        command: click.Command = getattr(
+            importlib.import_module(f"dqx.cli.{cmd_name}"), f"{cmd_name}_command"
+        )
+        return command
 
 
 def _setup_logging(verbosity: int, secrets: Secrets) -> None:
@@ -71,7 +94,10 @@ def _iso_time(when: dt.datetime) -> Text:
     return Text(when.astimezone().isoformat(timespec="seconds"))
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=_CommandsOnDemand,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(package_name="dqx")
 @click.option("-v", "--verbose", count=True, help="More log output on stderr (-vv for debug).")
 def main(verbose: int) -> None:
@@ -83,16 +109,3 @@ def main(verbose: int) -> None:
     / not found, 2 usage error, 3 operational error. See docs/cli.md.
     """
     _setup_logging(verbose, install(click.get_current_context()))
-
-
-main.add_command(run_command)
-main.add_command(evaluate_command)
-main.add_command(metrics_command)
-main.add_command(reconcile_command)
-main.add_command(runs_command)
-main.add_command(report_command)
-main.add_command(history_command)
-main.add_command(diff_command)
-main.add_command(alert_command)
-main.add_command(config_command)
-main.add_command(demo_command)
