@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as dt
 import multiprocessing
 import queue
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,31 @@ def test_json_columns_are_jsonb_on_postgresql(postgres_url: str) -> None:
         assert types["value"] == "double precision"
     finally:
         db.dispose()
+
+
+_DIALECT_PROBE = """
+import datetime, sys
+from dqx.orm.repositories import Metric, MetricDB
+db = MetricDB(sys.argv[1])
+db.persist([Metric("num_rows", {}, "num_rows()", "orders", datetime.date(2024, 3, 10),
+                   {"env": "prod"}, 7.0, "a" * 32)])
+print(sorted(m for m in sys.modules if "dialects.postgresql" in m))
+"""
+
+
+def test_a_sqlite_store_never_imports_the_postgresql_dialect(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'probe.db'}"
+    # Created here: the migrations name JSONB, and a store at the head revision loads
+    # none of them.
+    created = MetricDB(url)
+    created.ensure_schema()
+    created.dispose()
+    # A fresh interpreter: this test process has imported the dialect long ago.
+    done = subprocess.run(
+        [sys.executable, "-c", _DIALECT_PROBE, url], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_opening_touches_nothing_until_first_use(tmp_path: Path) -> None:

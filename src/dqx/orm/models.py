@@ -13,11 +13,10 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any, ClassVar, Literal
 
-from sqlalchemy import JSON, BigInteger, Index, MetaData, String, Text
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import BigInteger, Index, MetaData, String, Text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from dqx.orm.types import ExactDouble
+from dqx.orm.types import ExactDouble, JSONDocument
 
 __all__ = [
     "AssertionRow",
@@ -43,8 +42,8 @@ _NAMING = {
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=_NAMING)
     type_annotation_map: ClassVar[dict[Any, Any]] = {
-        dict[str, Any]: JSON().with_variant(JSONB(), "postgresql"),
-        dict[str, str]: JSON().with_variant(JSONB(), "postgresql"),
+        dict[str, Any]: JSONDocument(),
+        dict[str, str]: JSONDocument(),
         float: ExactDouble(),
         # Suite, check, dataset and metric names are the user's: no length to outgrow.
         str: Text(),
@@ -164,8 +163,8 @@ class StatementRow(Base):
     sql: Mapped[str]
     params: Mapped[dict[str, Any]]
     # ISO dates and metric names as written: lists, so JSON like the other documents.
-    dates: Mapped[list[str]] = mapped_column(JSON().with_variant(JSONB(), "postgresql"))
-    metrics: Mapped[list[str]] = mapped_column(JSON().with_variant(JSONB(), "postgresql"))
+    dates: Mapped[list[str]] = mapped_column(JSONDocument())
+    metrics: Mapped[list[str]] = mapped_column(JSONDocument())
     seconds: Mapped[float]
     rows_scanned: Mapped[int | None] = mapped_column(BigInteger())
     error: Mapped[str | None]

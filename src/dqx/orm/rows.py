@@ -13,7 +13,6 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import ColumnElement, exists, func, select, type_coerce
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Session
 
 from dqx.common import InvalidExecutionIdError, StoreError, canonical_json, normalize_execution_id
@@ -261,6 +260,8 @@ def has_tags(dialect: str, tags: Mapping[str, str]) -> list[ColumnElement[bool]]
     # JSON path expressions mangle. PostgreSQL compares JSONB by containment;
     # SQLite looks each pair up among the decoded pairs json_each yields.
     if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import JSONB
+
         return [type_coerce(MetricRow.tags, JSONB).contains(dict(tags))]
     conditions: list[ColumnElement[bool]] = []
     for key, value in tags.items():
