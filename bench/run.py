@@ -484,7 +484,26 @@ def bench_processes(
             + ", ".join(f"{side.name} {side.median / 1024:.0f} MiB" for side in rss.values())
         )
     outcome.notes.append(f"dqx side: {how}, SQLite metric database, untraced")
+    if not memory:
+        outcome.notes.append(fixed_cost(settings, db_url))
     return outcome
+
+
+def fixed_cost(settings: Settings, db_url: str) -> str:
+    """What a run costs whatever its data: both processes over 50 rows, where the
+    scan is nothing and the difference is dqx's start, bookkeeping and exit."""
+    tiny = lineitem.generate(settings.data_dir, 50)
+    command, _ = cli_command(HERE / "checks.py", tiny, db_url)
+    floor = [sys.executable, str(HERE / "floor_run.py"), str(tiny), "--mode", "one"]
+    times, _ = alternate_processes(
+        {"dqx": command, "floor": floor}, settings.repeats, settings.warmup
+    )
+    ours, bare = times["dqx"].median, times["floor"].median
+    return (
+        f"fixed cost, the same processes over 50 rows: dqx {seconds_text(ours)}, floor "
+        f"{seconds_text(bare)}, so dqx's own start and finish take {seconds_text(ours - bare)} "
+        "whatever the data (bench/FINDINGS.md, 3)"
+    )
 
 
 def bench_daily(settings: Settings, parquet: Path) -> Outcome:
