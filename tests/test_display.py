@@ -144,3 +144,26 @@ def test_values_read_as_people_read_them_and_only_failures_can_be_listed() -> No
     assert "2 ok, 1 failed, 0 errors, 0 skipped (the 2 ok not listed)" in shown
     everything = text(results_table(suite.collect_results()))
     assert "1,500" in everything and "1,851,750" in everything
+
+
+def test_a_run_over_the_row_limit_lists_what_did_not_pass_and_counts_the_rest() -> None:
+    def shown(report_of: Console, max_rows: int | None) -> str:
+        report = TerminalReport(report_of, max_rows=max_rows)
+        suite = VerificationSuite([contacts], InMemoryMetricDB(), "Contacts", plugins=[report])
+        table = pa.table({"email": [None, "a@x.io"], "amount": [1.0, 2.0]})
+        suite.run(
+            [DuckRelationDataSource.from_arrow(table, "people")], ResultKey(dt.date(2024, 1, 5))
+        )
+        return report_of.export_text()
+
+    # Three assertions over two rows, two failing: over a limit of two, the pass goes.
+    over = shown(Console(width=240, record=True), max_rows=2)
+    assert "emails set" in over and "│ rows " in over and "amount" not in over
+    assert (
+        "1 ok, 2 failed, 0 errors, 0 skipped (the 1 ok not listed: more than 2 assertions; "
+        "TerminalReport(max_rows=None) lists them)"
+    ) in over
+    at_limit = shown(Console(width=240, record=True), max_rows=3)
+    assert "amount" in at_limit and "not listed" not in at_limit
+    unlimited = shown(Console(width=240, record=True), max_rows=None)
+    assert "amount" in unlimited and "not listed" not in unlimited

@@ -1,8 +1,8 @@
 """Each engine's own promises: the work stays in the engine, checks come before scans.
 
-* PostgreSQL: the aggregation runs inside the server. pg_stat_statements (which
-  ``make services`` preloads) shows each statement called once and returning one row
-  per date, not the table's rows; the driver hands Python the same few rows.
+* PostgreSQL: the aggregation runs inside the server. auto_explain, loaded for the
+  source's own sessions, shows each statement executed once, reading the table's rows
+  and returning one row per date; the driver hands Python the same few rows.
 * Spark: one SQL query per dataset and date batch, whose job count does not grow
   with the number of metrics. Spark's adaptive execution (on by default) runs a
   grouped aggregation as two jobs, the shuffle's map stage and the final stage;
@@ -16,9 +16,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import duckdb
 import pyarrow as pa
@@ -125,43 +128,89 @@ def load_postgres(url: str, table: str) -> None:
                 copy.write_row(tuple(row.values()))
 
 
+# auto_explain, loaded for one engine's sessions only, sends the plan of each statement
+# they execute back to that session as a NOTICE, with the rows every node produced.
+# Not pg_stat_statements: its 5000 entries are shared by every database on the server,
+# and when concurrent test runs fill them, the least-used (a statement called once,
+# exactly what these tests look for) are evicted within moments of being recorded.
+EXPLAIN_OPTIONS = (
+    "-c session_preload_libraries=auto_explain -c auto_explain.log_min_duration=0 "
+    "-c auto_explain.log_analyze=on -c auto_explain.log_format=json "
+    "-c auto_explain.log_level=notice"
+)
+
+
+class Execution(NamedTuple):
+    query: str
+    returned: int  # rows the statement handed back
+    scanned: int  # rows its table scans produced, after their filters
+
+
+@dataclass
+class Explained:
+    """An engine whose sessions report every statement they execute, as it ends."""
+
+    engine: Any
+    plans: list[dict[str, Any]] = field(default_factory=list)
+
+    def executions(self, table: str) -> list[Execution]:
+        """Each execution of a statement naming ``table``, in the order they ended."""
+        return [
+            Execution(plan["Query Text"], actual_rows(plan["Plan"]), scanned_rows(plan["Plan"]))
+            for plan in self.plans
+            if f'"{table}"' in plan["Query Text"]
+        ]
+
+
+def actual_rows(node: dict[str, Any]) -> int:
+    # EXPLAIN ANALYZE's Actual Rows is per loop; a node that never ran has no loops.
+    return int(node["Actual Rows"] * node["Actual Loops"])
+
+
+def scanned_rows(node: dict[str, Any]) -> int:
+    own = actual_rows(node) if node["Node Type"] == "Seq Scan" else 0
+    return own + sum(scanned_rows(child) for child in node.get("Plans", []))
+
+
 @pytest.fixture
-def statement_stats(postgres_database: str) -> Any:
-    """Reads pg_stat_statements for this test session's database."""
-    import psycopg
+def explained(postgres_url: str) -> Iterator[Explained]:
+    """An engine on ``postgres_url`` whose statements' plans this test can read."""
+    import sqlalchemy
 
     from tests.services import unavailable
 
-    conninfo = postgres_database.replace("postgresql+psycopg", "postgresql")
-    connection = psycopg.connect(conninfo, autocommit=True)
+    url = sqlalchemy.engine.make_url(postgres_url)
+    options = " ".join(filter(None, [url.query.get("options"), EXPLAIN_OPTIONS]))
+    explained = Explained(sqlalchemy.create_engine(url.update_query_dict({"options": options})))
+
+    def keep(diagnostic: Any) -> None:
+        _, marker, plan = (diagnostic.message_primary or "").partition("plan:\n")
+        if marker:
+            explained.plans.append(json.loads(plan))
+
+    @sqlalchemy.event.listens_for(explained.engine, "connect")
+    def listen(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.add_notice_handler(keep)
+
     try:
-        connection.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
-        connection.execute("SELECT count(*) FROM pg_stat_statements").fetchall()
-    except psycopg.Error as exc:
-        connection.close()
+        with explained.engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+    except sqlalchemy.exc.OperationalError as exc:
+        explained.engine.dispose()
         unavailable(
-            "pg_stat_statements",
-            str(exc).strip().splitlines()[0],
-            remedy="run `make services`, which preloads it",
+            "auto_explain",
+            str(exc.orig).strip().splitlines()[0],
+            remedy="install PostgreSQL's contrib modules (Debian's postgresql package has them)",
         )
-
-    def read(table: str) -> list[tuple[str, int, int]]:
-        return connection.execute(
-            "SELECT query, calls, rows FROM pg_stat_statements "
-            "WHERE dbid = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-            "AND query LIKE %s ORDER BY query",
-            (f'%"{table}"%',),
-        ).fetchall()
-
-    yield read
-    connection.close()
+    yield explained
+    explained.engine.dispose()
 
 
-def test_postgres_aggregates_inside_postgres(postgres_url: str, statement_stats: Any) -> None:
+def test_postgres_aggregates_inside_postgres(postgres_url: str, explained: Explained) -> None:
     table = f"orders_{secrets.token_hex(4)}"
     load_postgres(postgres_url, table)
     RecordingPostgres.returned = []
-    source = RecordingPostgres.from_table(postgres_url, table, "orders")
+    source = RecordingPostgres.from_table(explained.engine, table, "orders")
     suite = run(source)
 
     values = {r.assertion: r.value for r in suite.collect_results()}
@@ -171,22 +220,22 @@ def test_postgres_aggregates_inside_postgres(postgres_url: str, statement_stats:
     assert statement.rows_scanned == ROWS_PER_DAY * len(DATES)
     assert "GROUP BY 1" in statement.sql and "COUNT(*)" in statement.sql
 
-    # One call, one row per date (and the zero-rows branch), out of 3000 rows.
-    # The test's own CREATE TABLE and COPY are there too; dqx only ever SELECTs.
-    ran = [entry for entry in statement_stats(table) if entry[0].startswith("SELECT")]
-    aggregates = [entry for entry in ran if "dqx_rows" in entry[0]]
+    # One execution, reading the 3000 rows inside PostgreSQL and returning one row per
+    # date (and the zero-rows branch).
+    ran = explained.executions(table)
+    aggregates = [execution for execution in ran if "dqx_rows" in execution.query]
     assert len(aggregates) == 1, ran
-    query, calls, rows = aggregates[0]
-    assert calls == 1 and rows == len(DATES) + 1
+    [(query, returned, scanned)] = aggregates
+    assert (returned, scanned) == (len(DATES) + 1, ROWS_PER_DAY * len(DATES))
     assert "$1" in query, "dates and values reach PostgreSQL as parameters"
     # Besides it, only the LIMIT 0 probe that read the columns, returning nothing.
-    assert [(calls, rows) for q, calls, rows in ran if q != query] == [(1, 0)]
+    assert [(e.returned, e.scanned) for e in ran if e.query != query] == [(0, 0)]
     assert RecordingPostgres.returned == [len(DATES) + 1]
     source.close()
 
 
 def test_postgres_grouped_metrics_return_one_row_per_date(
-    postgres_url: str, statement_stats: Any
+    postgres_url: str, explained: Explained
 ) -> None:
     table = f"orders_{secrets.token_hex(4)}"
     load_postgres(postgres_url, table)
@@ -197,22 +246,23 @@ def test_postgres_grouped_metrics_return_one_row_per_date(
         ctx.assert_that(mp.duplicate_count(["email"], lag=2)).where(name="dups").is_geq(0)
 
     RecordingPostgres.returned = []
-    suite = run(RecordingPostgres.from_table(postgres_url, table, "orders"), [grouped])
+    suite = run(RecordingPostgres.from_table(explained.engine, table, "orders"), [grouped])
     assert [r.status for r in suite.collect_results()] == ["OK", "OK"]
     # The grouped statement: the distinct emails are counted inside PostgreSQL (with
-    # COUNT(DISTINCT ...), PostgreSQL's faster shape for it); what comes back is one
-    # row per date of the batch (two dates). The row count, the rows-scanned figure,
-    # is the usual shared statement: a row per date and one more.
-    ran = [entry for entry in statement_stats(table) if "DISTINCT" in entry[0]]
-    assert [(calls, rows) for _, calls, rows in ran] == [(1, 2)]
+    # COUNT(DISTINCT ...), PostgreSQL's faster shape for it) in one execution over both
+    # dates' rows; what comes back is one row per date of the batch (two dates). Run
+    # per date, it would show two executions of one row each. The row count, the
+    # rows-scanned figure, is the usual shared statement: a row per date and one more.
+    ran = [e for e in explained.executions(table) if "DISTINCT" in e.query]
+    assert [(e.returned, e.scanned) for e in ran] == [(2, 2 * ROWS_PER_DAY)]
     assert RecordingPostgres.returned == [3, 2]
     assert [len(s.dates) for s in suite.statements] == [2, 2]
 
 
-def test_postgres_checks_before_any_statement(postgres_url: str, statement_stats: Any) -> None:
+def test_postgres_checks_before_any_statement(postgres_url: str, explained: Explained) -> None:
     table = f"orders_{secrets.token_hex(4)}"
     load_postgres(postgres_url, table)
-    source = PostgresDataSource.from_table(postgres_url, table, "orders")
+    source = PostgresDataSource.from_table(explained.engine, table, "orders")
     refused: dict[str, Any] = {
         r"no column 'prcie'.*did you mean 'price'": lambda mp: mp.sum("prcie"),
         r"sum\(status\) needs a numeric column.*text": lambda mp: mp.sum("status"),
@@ -236,7 +286,8 @@ def test_postgres_checks_before_any_statement(postgres_url: str, statement_stats
         with pytest.raises(DefinitionError, match=complaint):
             suite.run([source], ResultKey(DAY))
         assert suite.statements == []
-    assert [rows for query, _, rows in statement_stats(table) if "dqx_rows" in query] == []
+    # Nothing but the LIMIT 0 probe that read the columns ever reached the table.
+    assert [e.query.endswith("LIMIT 0") for e in explained.executions(table)] == [True]
 
 
 def test_postgres_custom_sql_keeps_percent_signs_and_colons_as_written(postgres_url: str) -> None:

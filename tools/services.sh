@@ -6,7 +6,8 @@
 #   - listens on 127.0.0.1:5432 only;
 #   - lets the `postgres` user in from 127.0.0.1 without a password (a marked block at
 #     the top of pg_hba.conf, replaced in place on every run, never appended twice);
-#   - preloads pg_stat_statements (the engine tests read it);
+#   - preloads pg_stat_statements, for looking at statements by hand (the engine tests
+#     load auto_explain into their own sessions: see tests/test_engine_sources.py);
 #   - starts the cluster (or reloads/restarts it when this script changed its config);
 #   - creates the database `test` and waits until it answers.
 #
@@ -56,8 +57,9 @@ changed_conf=0
 changed_hba=0
 
 conf_file="$conf_dir/conf.d/dqx-services.conf"
-# pg_stat_statements lets the engine tests prove that a suite's aggregation ran inside
-# PostgreSQL (one call per statement, one row back per date); loading it needs a restart.
+# pg_stat_statements shows what ran on the server; loading it needs a restart. The
+# engine tests do not read it: its entries are shared by the whole server and the
+# least-used are evicted when concurrent test runs fill them.
 wanted_conf="# Written by dqx tools/services.sh: the test server listens on loopback only.
 listen_addresses = '$HOST'
 port = $PORT

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from dqx.records import RunRecord, SuiteResult
 
 __all__ = [
+    "TABLE_ROWS",
     "TerminalReport",
     "print_metrics",
     "print_results",
@@ -28,6 +29,15 @@ __all__ = [
     "runs_table",
     "symbols_table",
 ]
+
+#: A results table of more assertions than this lists every one that did not pass and
+#: counts the passes in the summary line. rich lays a row out in about half a
+#: millisecond, so 200 rows print in a tenth of a second where 10,000 took 4.5 s, more
+#: than the rest of the run (bench/FINDINGS.md, 13-15); and 200 rows, four screens, are
+#: about as many as anyone reads row by row.
+TABLE_ROWS = 200
+#: How a library user lists them all; the CLI names its own flags instead.
+_LIST_ALL = "TerminalReport(max_rows=None) lists them"
 
 _STATUS_STYLE = {"OK": "green", "FAILURE": "bold red", "ERROR": "bold yellow", "SKIPPED": "cyan"}
 _STATUS_ORDER = {"FAILURE": 0, "ERROR": 1, "SKIPPED": 2, "OK": 3}
@@ -79,8 +89,14 @@ def results_table(
 
 
 def summary_line(
-    results: Sequence[AssertionResult], execution_id: str, *, only_failures: bool = False
+    results: Sequence[AssertionResult],
+    execution_id: str,
+    *,
+    only_failures: bool = False,
+    over_limit: str | None = None,
 ) -> Text:
+    """The counts by status; with ``only_failures``, or ``over_limit`` (why the passes
+    were left out, and how to list them), says the passes were not listed."""
     counts = {status: 0 for status in _STATUS_ORDER}
     for result in results:
         counts[result.status] += 1
@@ -92,7 +108,9 @@ def summary_line(
     text.append(f"{counts['ERROR']} errors", style="bold yellow" if counts["ERROR"] else "")
     text.append(", ")
     text.append(f"{counts['SKIPPED']} skipped", style="cyan" if counts["SKIPPED"] else "")
-    if only_failures and counts["OK"]:
+    if over_limit is not None and counts["OK"]:
+        text.append(f" (the {counts['OK']} ok not listed: {over_limit})")
+    elif only_failures and counts["OK"]:
         text.append(f" (the {counts['OK']} ok not listed)")
     text.append(f"  execution id {execution_id}")
     return text
@@ -105,27 +123,49 @@ def print_results(
     title: str | None = None,
     console: Console | None = None,
     only_failures: bool = False,
+    max_rows: int | None = TABLE_ROWS,
+    list_all: str = _LIST_ALL,
 ) -> None:
     """The results table and the summary line; ``only_failures`` lists only the
-    assertions that did not pass (the summary still counts every one)."""
+    assertions that did not pass (the summary still counts every one). So does a run
+    of more than ``max_rows`` assertions (None: no limit), its summary line saying how
+    many passes were left out and, in ``list_all``, how to list them."""
     console = console or Console()
-    if not only_failures or any(result.status != "OK" for result in results):
-        console.print(results_table(results, title=title, only_failures=only_failures))
-    console.print(summary_line(results, execution_id, only_failures=only_failures))
+    over_limit = None
+    if not only_failures and max_rows is not None and len(results) > max_rows:
+        over_limit = f"more than {max_rows} assertions; {list_all}"
+    passes_left_out = only_failures or over_limit is not None
+    if not passes_left_out or any(result.status != "OK" for result in results):
+        console.print(results_table(results, title=title, only_failures=passes_left_out))
+    console.print(
+        summary_line(results, execution_id, only_failures=only_failures, over_limit=over_limit)
+    )
 
 
 class TerminalReport:
     """A plugin that prints each run's results table and summary line to a console.
 
     ``VerificationSuite(..., plugins=[TerminalReport()])`` prints to standard output;
-    ``TerminalReport(only_failures=True)`` lists only what did not pass.
+    ``TerminalReport(only_failures=True)`` lists only what did not pass. A run of more
+    than ``max_rows`` assertions (:data:`TABLE_ROWS`) lists every one that did not pass
+    and counts the passes in its summary line; ``max_rows=None`` lists every row, and
+    ``list_all`` is how that line tells the reader to see them all.
     """
 
     name = "terminal-report"
 
-    def __init__(self, console: Console | None = None, *, only_failures: bool = False) -> None:
+    def __init__(
+        self,
+        console: Console | None = None,
+        *,
+        only_failures: bool = False,
+        max_rows: int | None = TABLE_ROWS,
+        list_all: str = _LIST_ALL,
+    ) -> None:
         self._console = console
         self._only_failures = only_failures
+        self._max_rows = max_rows
+        self._list_all = list_all
 
     def after_run(self, result: SuiteResult) -> None:
         print_results(
@@ -134,6 +174,8 @@ class TerminalReport:
             title=f"{result.suite} for {result.key.yyyy_mm_dd}",
             console=self._console,
             only_failures=self._only_failures,
+            max_rows=self._max_rows,
+            list_all=self._list_all,
         )
 
 

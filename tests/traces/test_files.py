@@ -66,6 +66,25 @@ def test_spans_spread_over_rotated_and_gzipped_files_are_all_read(tmp_path: Path
     assert _metric_ids(trace) == {m.id for m in run.metrics}
 
 
+def test_a_gzipped_file_reads_back_whatever_second_it_was_written_in(
+    tmp_path: Path, run: Run
+) -> None:
+    # gzip's header holds the writing time (MTIME, little-endian, from byte 4); every
+    # low byte of it comes round once in 256 seconds, and each must read the same.
+    plain = tmp_path / "traces.jsonl"
+    write_otlp_lines(plain, run.spans)
+    lines = plain.read_bytes()
+    expected = {m.id for m in run.metrics}
+    unread = []
+    for low_byte in range(256):
+        packed = tmp_path / f"at-{low_byte}.jsonl.gz"
+        packed.write_bytes(gzip.compress(lines, mtime=1_764_000_000 // 256 * 256 + low_byte))
+        trace = OTLPFileTraceSource(packed).get_trace(run.execution_id)
+        if trace is None or _metric_ids(trace) != expected:
+            unread.append(low_byte)
+    assert unread == []
+
+
 def test_a_directory_a_glob_and_a_list_of_files_are_all_sources(tmp_path: Path, run: Run) -> None:
     half = len(run.spans) // 2
     write_otlp_lines(tmp_path / "a.json", run.spans[:half])

@@ -96,7 +96,9 @@ def evaluate_command(
     suite = _Suite(
         checks,
         suite_name or (run.suite if run is not None else checks_file.stem),
-        [TerminalReport(stdout())] if fmt == "table" else [],
+        [TerminalReport(stdout(), list_all="--format json lists every result")]
+        if fmt == "table"
+        else [],
     )
     result, persist_problem = suite.evaluate(db, provider, original)
     say(

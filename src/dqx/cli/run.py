@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from dqx.checks import Check
     from dqx.common import AssertionResult, ResultKey
     from dqx.config import Settings
+    from dqx.display import TerminalReport
     from dqx.links import TraceLinks
     from dqx.orm.repositories import MetricDB
     from dqx.records import SuiteResult
@@ -114,6 +115,14 @@ EXIT_INTERRUPTED = 130
     help="List only the assertions that did not pass in the results table (JSON output "
     "always carries every result).",
 )
+@click.option(
+    "--all",
+    "list_all",
+    is_flag=True,
+    help="List every assertion in the results table. Without it, a wide run's table "
+    "lists those that did not pass and counts the passes: laying out 10,000 rows takes "
+    "seconds.",
+)
 @format_option("table", "json")
 @click.pass_context
 def run_command(
@@ -131,6 +140,7 @@ def run_command(
     recompute: bool,
     alert_sinks: tuple[str, ...],
     only_failures: bool,
+    list_all: bool,
     fmt: str,
 ) -> None:
     """Run the @check functions of CHECKS_FILE against the given datasets.
@@ -155,9 +165,8 @@ def run_command(
             datasets, date_columns, checks, key = _inputs(data, date_column, checks_file, day, tags)
             span = date_span(ctx, day)
             progress = ScanProgress(stderr(), list(datasets))
-            # A backfill prints one summary of its days, not a results table per day.
-            table = fmt == "table" and span is None
-            plugins = _plugins(progress, table, alert_sinks, settings, threshold, only_failures)
+            report = _results_table(fmt == "table" and span is None, only_failures, list_all)
+            plugins = _plugins(progress, report, alert_sinks, settings, threshold)
             sources = observed_sources(datasets, date_columns, progress)
             db = open_db(settings, must_exist=False)
             provider, trace_note = tracer_provider(settings)
@@ -338,21 +347,36 @@ def _stopped(
     raise click.exceptions.Exit(stop.exit_code or EXIT_INTERRUPTED)
 
 
+def _results_table(wanted: bool, only_failures: bool, list_all: bool) -> TerminalReport | None:
+    """The plugin printing the results table, when ``wanted``: only what did not pass
+    with ``only_failures``, every row with ``list_all``, else up to the row limit."""
+    if only_failures and list_all:
+        usage("--only-failures and --all ask for opposite tables: give one of them")
+    # A backfill prints one summary of its days, not a results table per day.
+    if not wanted:
+        return None
+    from dqx.display import TABLE_ROWS, TerminalReport
+
+    return TerminalReport(
+        stdout(),
+        only_failures=only_failures,
+        max_rows=None if list_all else TABLE_ROWS,
+        list_all="--all lists them, --format json carries every result",
+    )
+
+
 def _plugins(
     progress: ScanProgress,
-    table: bool,
+    report: TerminalReport | None,
     sinks: Sequence[str],
     settings: Settings,
     threshold: str,
-    only_failures: bool = False,
 ) -> list[Any]:
     """The suite's plugins: the progress bar, the results table (on stdout, when
-    ``table``; only what did not pass, with ``only_failures``), the alerts."""
-    from dqx.display import TerminalReport
-
+    ``report``), the alerts."""
     plugins: list[Any] = [progress]
-    if table:
-        plugins.append(TerminalReport(stdout(), only_failures=only_failures))
+    if report is not None:
+        plugins.append(report)
     plugins.extend(_alert_plugins(sinks, settings, threshold))
     return plugins
 

@@ -83,7 +83,11 @@ def _open(path: Path, head: bytes) -> IO[str]:
 
 def _is_records(head: bytes) -> bool:
     """Whether a file starts as the Collector's length-prefixed records do."""
-    if len(head) < 5:
+    # A gzip header read as a record prefix is a plausible length (0x1f8b08.., some
+    # 500 MB) followed by the MTIME field, whose low byte is 0x0a (a protobuf start)
+    # for one second in 256: compressed whole is decided first. A first record of
+    # 500 MB or more is no Collector export.
+    if len(head) < 5 or head.startswith((_GZIP_MAGIC, _ZSTD_MAGIC)):
         return False
     size = int.from_bytes(head[:4], "big")
     return 0 < size < _MOST_RECORD_BYTES and (head[4:8] == _ZSTD_MAGIC or head[4:5] == _PROTO_START)
