@@ -120,6 +120,10 @@ def test_execution_ids_link_to_their_traces() -> None:
 def orders(mp: MetricProvider, ctx: Context) -> None:
     ctx.assert_that(mp.num_rows()).where(name="orders arrived").is_gt(0)
     ctx.assert_that(mp.average("price")).where(name="price sane", severity="P0").is_lt(20)
+    # SKIPPED on the day "price sane" fails: shown in the run, never among failures.
+    ctx.assert_that(mp.average("price")).where(
+        name="price above floor", requires="price sane"
+    ).is_gt(1)
 
 
 @dataclass
@@ -215,6 +219,14 @@ def test_dashboard_queries_run_against_a_real_run(store: Store) -> None:
     listed = [dict(zip(columns, row, strict=True)) for row in rows]
     assert [r["execution_id"] for r in listed] == list(reversed(store.runs))
     assert [r["status"] for r in listed] == ["failed", "passed"]
+
+    with psycopg.connect(store.conninfo) as connection:
+        connection.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(store.schema)))
+        statuses = connection.execute(
+            "SELECT assertion, status FROM dq_assertion WHERE execution_id = %s",
+            (store.runs[-1],),
+        ).fetchall()
+    assert ("price above floor", "SKIPPED") in statuses  # the run has a SKIPPED assertion
 
     columns, rows = by_title["Failed and errored assertions"]
     [failure] = [dict(zip(columns, row, strict=True)) for row in rows]
