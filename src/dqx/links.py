@@ -14,11 +14,21 @@ from dataclasses import dataclass
 
 from dqx.common import normalize_execution_id
 
-__all__ = ["RUNBOOK_DIR", "TraceLinks", "trace_url"]
+__all__ = ["RUNBOOK_BASE_ENV", "RUNBOOK_DIR", "TraceLinks", "clickable", "trace_url"]
 
 #: The runbooks' place in the repository: alerts link here unless a base URL says where
 #: they are published, and the CLI's ``runbook_base_url`` setting defaults to it.
 RUNBOOK_DIR = "docs/runbooks"
+#: The environment variable that says where the runbooks are published.
+RUNBOOK_BASE_ENV = "DQX_RUNBOOK_BASE_URL"
+
+
+def clickable(address: str) -> bool:
+    """Whether ``address`` opens from a chat message or an alert: absolute, scheme and
+    host. A repository path such as ``docs/runbooks/x.md`` is not: receivers resolve
+    it against nothing, so it must be shown as text."""
+    parts = urllib.parse.urlsplit(address)
+    return bool(parts.scheme and parts.netloc)
 
 
 @dataclass(frozen=True)
