@@ -218,7 +218,14 @@ def build_alert(
     links = (
         TraceLinks(run.execution_id)
         if run.trace_sampled is False
-        else trace_url(run.execution_id, jaeger=jaeger, grafana=grafana, tempo_uid=tempo_uid)
+        else trace_url(
+            run.execution_id,
+            jaeger=jaeger,
+            grafana=grafana,
+            tempo_uid=tempo_uid,
+            started=run.started,
+            finished=run.finished,
+        )
     )
     return Alert(
         suite=run.suite,
