@@ -18,8 +18,9 @@ from dqx.traces.model import TimeWindow
 
 __all__ = ["RUNBOOK_BASE_ENV", "RUNBOOK_DIR", "TraceLinks", "clickable", "trace_url"]
 
-#: The runbooks' place in the repository: alerts link here unless a base URL says where
-#: they are published, and the CLI's ``runbook_base_url`` setting defaults to it.
+#: The runbooks' place in the repository: alerts and reports name it (as text, a path
+#: being no link) unless a base URL says where they are published; the CLI's
+#: ``runbook_base_url`` setting defaults to it.
 RUNBOOK_DIR = "docs/runbooks"
 #: The environment variable that says where the runbooks are published.
 RUNBOOK_BASE_ENV = "DQX_RUNBOOK_BASE_URL"
