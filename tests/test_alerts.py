@@ -32,8 +32,10 @@ from dqx.alerts import (
     to_slack,
     webhook_body,
 )
+from dqx.alerts.model import Alert
 from dqx.common import DefinitionError, DQXError
 from dqx.datasource import DuckRelationDataSource
+from dqx.links import RUNBOOK_DIR
 from dqx.orm.repositories import MetricDB
 
 DAY = dt.date(2024, 5, 2)
@@ -150,7 +152,9 @@ def test_alertmanager_rendering_has_labels_annotations_and_generator_url(run: Ru
     annotations = capped["annotations"]
     assert annotations["value"] == "250.5" and annotations["bound"] == "<= 100"
     assert annotations["trace_url"] == f"{JAEGER}/trace/{run.execution_id}"
-    assert annotations["runbook_url"] == "docs/runbooks/assertion-failed.md"
+    # No runbook base URL: the path as text, never a runbook_url that opens nothing.
+    assert "runbook_url" not in annotations
+    assert annotations["runbook"].startswith("docs/runbooks/assertion-failed.md ")
     assert "250.5" in annotations["description"] and "maximum(amount)" in annotations["description"]
     assert capped["generatorURL"] == annotations["trace_url"]
     assert dt.datetime.fromisoformat(capped["startsAt"]).tzinfo is not None
@@ -176,7 +180,58 @@ def test_slack_and_markdown_renderings(run: Run) -> None:
     assert markdown.startswith("## dqx: 3 problem(s) in suite 'Payments suite' for 2024-05-02")
     row = next(line for line in markdown.splitlines() if "amount capped" in line)
     assert row.startswith("| P0 | FAILURE | Payments | amount capped | 250.5 | <= 100 |")
-    assert "[assertion-failed](docs/runbooks/assertion-failed.md)" in row
+    assert "`docs/runbooks/assertion-failed.md`" in row
+
+
+def _runbook_texts(alert: Alert) -> dict[str, str]:
+    """What each link-rendering sink says about the 'amount capped' failure's runbook."""
+    [capped] = [a for a in to_alertmanager(alert) if a["labels"]["assertion"] == "amount capped"]
+    [section] = [
+        b["text"]["text"]
+        for b in to_slack(alert)["blocks"]
+        if b["type"] == "section" and "amount capped" in b.get("text", {}).get("text", "")
+    ]
+    markdown = to_markdown(alert)
+    [row] = [line for line in markdown.splitlines() if "amount capped" in line]
+    return {
+        "alertmanager": json.dumps(capped["annotations"]),
+        "slack": section.splitlines()[-1],
+        "markdown": row.rsplit("|", 2)[-2].strip(),
+        "markdown_note": markdown,
+    }
+
+
+@pytest.mark.parametrize("base", [None, RUNBOOK_DIR], ids=["unset", "repository-default"])
+def test_without_a_runbook_base_url_sinks_name_the_path_as_text_not_a_link(
+    run: Run, base: str | None
+) -> None:
+    alert = alert_for_run(MetricDB(run.db_url), run.execution_id, runbook_base_url=base)
+    path = "docs/runbooks/assertion-failed.md"
+    texts = _runbook_texts(alert)
+
+    [capped] = [a for a in to_alertmanager(alert) if a["labels"]["assertion"] == "amount capped"]
+    assert "runbook_url" not in capped["annotations"]
+    assert capped["annotations"]["runbook"] == (
+        f"{path} in the dqx repository (set DQX_RUNBOOK_BASE_URL to link it)"
+    )
+    # Slack's link syntax is <url|label>: the path must not be wrapped in one.
+    assert "<" not in texts["slack"] and "|" not in texts["slack"]
+    assert f"`{path}`" in texts["slack"] and "DQX_RUNBOOK_BASE_URL" in texts["slack"]
+    assert texts["markdown"] == f"`{path}`"
+    assert f"({path})" not in texts["markdown_note"]
+    assert "DQX_RUNBOOK_BASE_URL" in texts["markdown_note"]
+
+
+def test_with_a_runbook_base_url_sinks_link_the_published_runbook(run: Run) -> None:
+    alert = alert_for_run(MetricDB(run.db_url), run.execution_id, runbook_base_url=RUNBOOKS)
+    url = f"{RUNBOOKS}/assertion-failed.md"
+    texts = _runbook_texts(alert)
+    [capped] = [a for a in to_alertmanager(alert) if a["labels"]["assertion"] == "amount capped"]
+    assert capped["annotations"]["runbook_url"] == url
+    assert "runbook" not in capped["annotations"]
+    assert texts["slack"] == f"<{url}|Runbook: assertion-failed>"
+    assert texts["markdown"] == f"[assertion-failed]({url})"
+    assert "DQX_RUNBOOK_BASE_URL" not in texts["markdown_note"]
 
 
 def test_each_sink_of_the_table_renders_its_alert_and_takes_a_plugin(run: Run) -> None:

@@ -152,3 +152,23 @@ def test_skipped_and_anomaly_assertions_show_their_reason_and_band(db: MetricDB)
     page = render_html(report)
     assert "2 skipped" in page
     assert "not in history yet" in page and "is_not_anomalous needs 7 of the 7 days" in page
+
+
+@pytest.mark.parametrize("base", [None, "docs/runbooks"], ids=["unset", "repository-default"])
+def test_an_unpublished_runbook_is_named_as_text_not_a_dead_link(
+    db: MetricDB, base: str | None
+) -> None:
+    suite = history(db)
+    page = render_html(report_from_store(db, suite.execution_id, runbook_base_url=base))
+    # A report file opened from anywhere cannot resolve a repository path.
+    assert 'href="docs/runbooks' not in page
+    assert "<code>docs/runbooks/assertion-failed.md</code>" in page
+    assert "DQX_RUNBOOK_BASE_URL" in page
+
+
+def test_a_published_runbook_is_linked(db: MetricDB) -> None:
+    suite = history(db)
+    base = "https://runbooks.example/dqx"
+    page = render_html(report_from_store(db, suite.execution_id, runbook_base_url=base))
+    assert f'href="{base}/assertion-failed.md"' in page
+    assert "DQX_RUNBOOK_BASE_URL" not in page

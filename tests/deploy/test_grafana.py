@@ -97,7 +97,8 @@ def test_dashboard_provider_serves_the_dashboard_directory() -> None:
 def test_execution_ids_link_to_their_traces() -> None:
     for panel in sql_panels():
         queries = " ".join(t["rawSql"] for t in panel["targets"])
-        if "execution_id" not in queries.split("WHERE")[0]:
+        # The column, not the internal tag '__execution_id' a query may strip from tags.
+        if not re.search(r"\bexecution_id\b", queries.split("WHERE")[0]):
             continue
         overrides = panel["fieldConfig"]["overrides"]
         links = next(
@@ -119,6 +120,10 @@ def test_execution_ids_link_to_their_traces() -> None:
 def orders(mp: MetricProvider, ctx: Context) -> None:
     ctx.assert_that(mp.num_rows()).where(name="orders arrived").is_gt(0)
     ctx.assert_that(mp.average("price")).where(name="price sane", severity="P0").is_lt(20)
+    # SKIPPED on the day "price sane" fails: shown in the run, never among failures.
+    ctx.assert_that(mp.average("price")).where(
+        name="price above floor", requires="price sane"
+    ).is_gt(1)
 
 
 @dataclass
@@ -215,6 +220,14 @@ def test_dashboard_queries_run_against_a_real_run(store: Store) -> None:
     assert [r["execution_id"] for r in listed] == list(reversed(store.runs))
     assert [r["status"] for r in listed] == ["failed", "passed"]
 
+    with psycopg.connect(store.conninfo) as connection:
+        connection.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(store.schema)))
+        statuses = connection.execute(
+            "SELECT assertion, status FROM dq_assertion WHERE execution_id = %s",
+            (store.runs[-1],),
+        ).fetchall()
+    assert ("price above floor", "SKIPPED") in statuses  # the run has a SKIPPED assertion
+
     columns, rows = by_title["Failed and errored assertions"]
     [failure] = [dict(zip(columns, row, strict=True)) for row in rows]
     assert (failure["check"], failure["assertion"], failure["severity"]) == (
@@ -230,6 +243,13 @@ def test_dashboard_queries_run_against_a_real_run(store: Store) -> None:
     assert columns == ["time", "metric", "value"]
     averages = {r[0].date(): r[2] for r in rows if "average(price)" in r[1]}
     assert averages == store.averages
+    # Each run stores its metrics under its own __execution_id tag; the runs of different
+    # days must still draw one line per metric, labelled with the caller's tags only.
+    assert len(store.averages) >= 2
+    assert {r[1] for r in rows} == {
+        'orders num_rows() {"env": "prod"}',
+        'orders average(price) {"env": "prod"}',
+    }
     assert [r[0] for r in rows] == sorted(r[0] for r in rows)  # Grafana wants time ascending
 
     [run_title] = [t for t in by_title if t.startswith("Metrics of run")]

@@ -15,7 +15,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from dqx.common import SEVERITIES, DQXError, normalize_execution_id, validate_severity
-from dqx.links import RUNBOOK_DIR, TraceLinks, trace_url
+from dqx.links import RUNBOOK_BASE_ENV, RUNBOOK_DIR, TraceLinks, clickable, trace_url
 from dqx.records import is_problem, severity_at_or_above
 
 if TYPE_CHECKING:
@@ -75,6 +75,16 @@ class Failure:
     expression: str
     message: str
     runbook_url: str
+
+    @property
+    def runbook_link(self) -> str | None:
+        """The runbook's URL when it can be opened from a message, else ``None``."""
+        return self.runbook_url if clickable(self.runbook_url) else None
+
+    @property
+    def runbook_text(self) -> str:
+        """The runbook named as plain text, for receivers that cannot open a path."""
+        return f"{self.runbook_url} in the dqx repository (set {RUNBOOK_BASE_ENV} to link it)"
 
     @property
     def alertname(self) -> str:
@@ -208,7 +218,14 @@ def build_alert(
     links = (
         TraceLinks(run.execution_id)
         if run.trace_sampled is False
-        else trace_url(run.execution_id, jaeger=jaeger, grafana=grafana, tempo_uid=tempo_uid)
+        else trace_url(
+            run.execution_id,
+            jaeger=jaeger,
+            grafana=grafana,
+            tempo_uid=tempo_uid,
+            started=run.started,
+            finished=run.finished,
+        )
     )
     return Alert(
         suite=run.suite,

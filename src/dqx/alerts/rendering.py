@@ -11,6 +11,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+from dqx.links import RUNBOOK_BASE_ENV
+
 if TYPE_CHECKING:
     from dqx.alerts.model import Alert, Failure
 
@@ -70,7 +72,9 @@ def _alertmanager_annotations(alert: Alert, failure: Failure) -> dict[str, str]:
     annotations = {
         "summary": f"{failure.summary} (suite {alert.suite}, {alert.yyyy_mm_dd})",
         "description": failure.detail,
-        "runbook_url": failure.runbook_url,
+        # Alertmanager's receivers render runbook_url as a link: only a real one goes there.
+        "runbook_url": failure.runbook_link or "",
+        "runbook": "" if failure.runbook_link else failure.runbook_text,
         "value": failure.value_text,
         "bound": failure.bound,
         "expression": failure.expression,
@@ -144,7 +148,13 @@ def _failure_section(failure: Failure) -> dict[str, Any]:
         lines.append(f"`{_slack_escape(failure.expression)}`")
     if failure.message:
         lines.append(_slack_escape(failure.message))
-    lines.append(f"<{failure.runbook_url}|Runbook: {failure.failure_class}>")
+    if failure.runbook_link:
+        lines.append(f"<{failure.runbook_link}|Runbook: {failure.failure_class}>")
+    else:
+        lines.append(
+            f"Runbook: {failure.failure_class}, `{_slack_escape(failure.runbook_url)}` "
+            f"in the dqx repository (set {RUNBOOK_BASE_ENV} to link it)"
+        )
     return {"type": "section", "text": {"type": "mrkdwn", "text": _clip("\n".join(lines), 3000)}}
 
 
@@ -206,7 +216,13 @@ def to_markdown(alert: Alert) -> str:
             f.value_text,
             f.bound,
             detail,
-            f"[{f.failure_class}]({f.runbook_url})",
+            f"[{f.failure_class}]({f.runbook_link})" if f.runbook_link else f"`{f.runbook_url}`",
         ]
         lines.append("| " + " | ".join(_md_cell(c) for c in cells) + " |")
+    if not all(f.runbook_link for f in alert.failures):
+        lines.append("")
+        lines.append(
+            f"Runbook paths are in the dqx repository: set {RUNBOOK_BASE_ENV} to where "
+            "the runbooks are published to link them."
+        )
     return "\n".join(lines) + "\n"

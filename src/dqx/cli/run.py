@@ -272,7 +272,7 @@ def _print_outcome(
     threshold: str,
     trace_note: str,
 ) -> None:
-    links = trace_links(settings, result.execution_id)
+    links = trace_links(settings, result.execution_id, result.started, result.finished)
     if fmt == "json":
         emit_json(_result_document(result.results, result.execution_id, threshold, links))
     else:

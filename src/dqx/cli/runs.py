@@ -109,7 +109,9 @@ def runs_command(
         marks = {m.execution_id: m.reason for m in db.bad_runs([r.execution_id for r in runs])}
     rows = [
         {
-            **_run_row(run, trace_links(settings, run.execution_id), older_than),
+            **_run_row(
+                run, trace_links(settings, run.execution_id, run.started, run.finished), older_than
+            ),
             "marked_bad": marks.get(run.execution_id),
         }
         for run in runs

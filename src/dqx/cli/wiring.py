@@ -8,6 +8,7 @@ so a new back-end is one more row.
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import os
 from collections.abc import Callable, Mapping
@@ -247,10 +248,17 @@ def link_options(settings: Settings) -> dict[str, Any]:
     }
 
 
-def trace_links(settings: Settings, execution_id: str) -> TraceLinks:
+def trace_links(
+    settings: Settings,
+    execution_id: str,
+    started: dt.datetime | None = None,
+    finished: dt.datetime | None = None,
+) -> TraceLinks:
+    """The run's trace links; its ``started`` and ``finished`` narrow Grafana's range
+    to the run's own time, so a link to an old run still finds its trace."""
     from dqx.links import trace_url
 
-    return trace_url(execution_id, **link_options(settings))
+    return trace_url(execution_id, **link_options(settings), started=started, finished=finished)
 
 
 def reading_flags() -> str:

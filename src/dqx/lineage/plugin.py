@@ -84,7 +84,9 @@ class OpenLineagePlugin:
 
     def after_run(self, result: SuiteResult) -> None:
         failed = bool(result.failed(self._fail_on)) or result.status == "persist_failed"
-        links = trace_url(result.execution_id, **self._links)
+        links = trace_url(
+            result.execution_id, **self._links, started=result.started, finished=result.finished
+        )
         for event in run_events(result, self._lineage, links, failed=failed):
             self._client.emit(event)
         log.info(

@@ -17,6 +17,7 @@ from importlib.metadata import PackageNotFoundError, version
 from dqx.common import SEVERITIES
 from dqx.display import reconciliation_rows
 from dqx.humanize import ValueStyle, format_bound, format_exact, format_value
+from dqx.links import RUNBOOK_BASE_ENV, clickable
 from dqx.redaction import redact
 from dqx.report.charts import chart_svg
 from dqx.report.model import AssertionView, Chart, RunReport
@@ -93,6 +94,12 @@ def _link(url: str | None, label: str) -> str:
     return f'<a href="{_text(redact(url))}">{_text(label)}</a>'
 
 
+def _runbook(url: str | None, name: str) -> str:
+    # A repository path resolves against wherever the report file was opened: shown as
+    # text, not as a link that opens nothing.
+    return _code(url) if url and not clickable(url) else _link(url, name)
+
+
 def _badge(status: str) -> str:
     return f'<span class="badge s-{_text(status)}">{_text(status)}</span>'
 
@@ -147,7 +154,9 @@ def _header(report: RunReport) -> str:
     trace = " · ".join(
         filter(None, [_link(links.trace.jaeger, "Jaeger"), _link(links.trace.grafana, "Grafana")])
     ) or _note("no Jaeger or Grafana URL configured (DQX_JAEGER_URL, DQX_GRAFANA_URL)")
-    runbooks = " · ".join(_link(url, name) for name, url in links.runbooks.items())
+    runbooks = " · ".join(_runbook(url, name) for name, url in links.runbooks.items())
+    if not all(clickable(url) for url in links.runbooks.values()):
+        runbooks += " " + _note(f"(in the dqx repository; set {RUNBOOK_BASE_ENV} to link them)")
     failed = "n-bad" if counts["FAILURE"] else ""
     errors = "n-warn" if counts["ERROR"] else ""
     skipped = f"<span>{counts['SKIPPED']:,} skipped</span>" if counts["SKIPPED"] else ""
@@ -235,7 +244,7 @@ def _failure(report: RunReport, view: AssertionView) -> str:
     ]
     if record.message:
         facts.append(("reason", _text(record.message)))
-    facts.append(("runbook", _link(report.links.runbooks.get(failure_class), failure_class)))
+    facts.append(("runbook", _runbook(report.links.runbooks.get(failure_class), failure_class)))
     charts = [c for c in (report.chart(identity) for identity in view.charts) if c is not None]
     figures = "".join(_figure(report, chart, anchor=False) for chart in charts)
     sql = "".join(_statement(report, position, excerpt=True) for position in view.statements)

@@ -287,10 +287,16 @@ class _Parts:
 
 
 def _links(
-    execution_id: str, jaeger: str | None, grafana: str | None, runbook_base_url: str | None
+    run: RunRecord, jaeger: str | None, grafana: str | None, runbook_base_url: str | None
 ) -> ReportLinks:
     return ReportLinks(
-        trace_url(execution_id, jaeger=jaeger, grafana=grafana),
+        trace_url(
+            run.execution_id,
+            jaeger=jaeger,
+            grafana=grafana,
+            started=run.started,
+            finished=run.finished,
+        ),
         {failure: runbook_url(failure, runbook_base_url) for failure in RUNBOOKS},
     )
 
@@ -352,7 +358,7 @@ def report_from_result(
         statements=list(result.statements),
         statements_note="as the run executed them",
     )
-    links = _links(result.execution_id, jaeger, grafana, runbook_base_url)
+    links = _links(parts.run, jaeger, grafana, runbook_base_url)
     return _assemble(parts, db, days=days, only_failures=only_failures, links=links)
 
 
@@ -388,7 +394,7 @@ def report_from_store(
         found = trace.get_trace(execution_id)
     if not statements:
         parts = _statements_from_trace(parts, found, trace is not None)
-    links = _links(execution_id, jaeger, grafana, runbook_base_url)
+    links = _links(run, jaeger, grafana, runbook_base_url)
     report = _assemble(parts, db, days=days, only_failures=only_failures, links=links)
     if trace is None:
         return replace(report, reconciliation_note=_NO_TRACE)
