@@ -93,8 +93,8 @@ def _symbols(
                 dataset=metric.dataset,
                 value=_value(metric, name),
                 yyyy_mm_dd=metric.yyyy_mm_dd,
-                suite=suite if isinstance(suite, str) else None,
                 tags=tags,
+                suite=suite if isinstance(suite, str) else None,
             )
         )
     return symbols
