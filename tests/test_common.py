@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from returns.result import Success
 
-from dqx import ResultKey
+from dqx import ResultKey, SymbolInfo
 from dqx.common import DefinitionError, InvalidExecutionIdError, normalize_execution_id
 
 DAY = dt.date(2024, 1, 2)
@@ -87,3 +89,19 @@ def test_execution_ids_normalise_from_dashed_form() -> None:
         with pytest.raises(InvalidExecutionIdError) as raised:
             normalize_execution_id(bad)
         assert isinstance(raised.value, ValueError)
+
+
+def test_symbol_info_takes_its_fields_in_the_plans_order() -> None:
+    # The seed plan lists name, metric, dataset, value, yyyy_mm_dd, tags: a positional
+    # sixth argument is the tags, and the suite (not in the plan) stays unset.
+    symbol = SymbolInfo("x_1", "average(price)", "sales", Success(1.0), DAY, {"env": "prod"})
+    assert symbol.tags == {"env": "prod"}
+    assert symbol.suite is None
+    assert [f.name for f in dataclasses.fields(SymbolInfo)][:6] == [
+        "name",
+        "metric",
+        "dataset",
+        "value",
+        "yyyy_mm_dd",
+        "tags",
+    ]

@@ -2,14 +2,17 @@
 
 Runs go through DuckDB into a SQLite file, traced by the real SDK into memory; the
 trace is read back with InMemoryTraceSource or from OTLP JSON lines.
+The seed plan's own tests close the file as the user wrote them (two of them on
+mocks of MetricDB and Metric); the module has no ``from __future__ import annotations``
+so their check functions' annotations are evaluated as in the plan.
 """
-
-from __future__ import annotations
 
 import datetime as dt
 import re
 import uuid
+from datetime import date
 from pathlib import Path
+from unittest.mock import Mock
 
 import pytest
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
@@ -388,3 +391,207 @@ def test_a_trace_with_hundreds_of_metrics_over_several_spans_is_read_completely(
     assert rec.recover(db) == len(suite.result.metrics)
     assert len(metrics_by_execution_id(db, suite.execution_id)) == len(suite.result.metrics)
     assert reconcile(db, suite.execution_id, OTLPFileTraceSource(path)).ok
+
+
+# -- the seed plan's tests (000_fc7275ffa7bbd67a.txt), as the user wrote them ----------
+# Kept exactly as written, so the plan's own commands run them; the formatter and the
+# import sorter leave them alone.
+# fmt: off
+# isort: off
+
+class TestMetricsByExecutionId:
+    """Test the metrics_by_execution_id function."""
+
+    def test_retrieves_metrics_by_execution_id(self):
+        """Test successful retrieval and conversion of metrics."""
+        from dqx.data import metrics_by_execution_id
+
+        # Setup
+        exec_id = str(uuid.uuid4())
+        mock_db = Mock(spec=MetricDB)
+
+        # Create mock Metric objects
+        mock_metric1 = Mock(spec=Metric)
+        mock_metric1.dataset = "sales"
+        mock_metric1.value = 42.5
+        mock_metric1.yyyy_mm_dd = date(2024, 1, 1)
+        mock_metric1.tags = {"env": "prod", "__execution_id": exec_id}
+
+        mock_spec1 = Mock()
+        mock_spec1.name = "average(price)"
+        mock_metric1.to_spec.return_value = mock_spec1
+
+        mock_metric2 = Mock(spec=Metric)
+        mock_metric2.dataset = "sales"
+        mock_metric2.value = 40.0
+        mock_metric2.yyyy_mm_dd = date(2023, 12, 31)  # Lagged metric
+        mock_metric2.tags = {"env": "prod", "__execution_id": exec_id}
+
+        mock_spec2 = Mock()
+        mock_spec2.name = "average(price)"
+        mock_metric2.to_spec.return_value = mock_spec2
+
+        mock_db.search.return_value = [mock_metric1, mock_metric2]
+
+        # Execute
+        results = metrics_by_execution_id(mock_db, exec_id)
+
+        # Verify
+        assert len(results) == 2
+
+        # Check first metric
+        assert results[0].name == "m_1"
+        assert results[0].metric == "average(price)"
+        assert results[0].dataset == "sales"
+        assert results[0].value == Success(40.0)  # Older date comes first
+        assert results[0].yyyy_mm_dd == date(2023, 12, 31)
+        assert results[0].tags["__execution_id"] == exec_id
+
+        # Check second metric
+        assert results[1].name == "m_2"
+        assert results[1].metric == "average(price)"
+        assert results[1].value == Success(42.5)
+        assert results[1].yyyy_mm_dd == date(2024, 1, 1)
+
+        # Verify search was called correctly
+        mock_db.search.assert_called_once()
+        # The exact call depends on SQLAlchemy expression, just verify it was called
+
+    def test_empty_results(self):
+        """Test handling of no metrics found."""
+        from dqx.data import metrics_by_execution_id
+
+        exec_id = str(uuid.uuid4())
+        mock_db = Mock(spec=MetricDB)
+        mock_db.search.return_value = []
+
+        results = metrics_by_execution_id(mock_db, exec_id)
+
+        assert results == []
+        assert isinstance(results, list)
+
+def test_metrics_by_execution_id_integration():
+    """Integration test: write metrics to DB and retrieve by execution_id."""
+    import pyarrow as pa
+    from dqx import check, MetricProvider, Context, VerificationSuite, ResultKey
+    from dqx.datasource import DuckRelationDataSource
+    from dqx.orm.repositories import InMemoryMetricDB
+    from dqx.data import metrics_by_execution_id
+    from datetime import date
+
+    # Setup
+    db = InMemoryMetricDB()
+
+    # Create a check that uses extended metrics (to test lagged metrics)
+    @check(name="Sales Check", severity="P1")
+    def sales_check(mp: MetricProvider, ctx: Context):
+        # Regular metric
+        avg_price = mp.average("price", dataset="sales")
+        ctx.assert_that(avg_price).where(name="Average price > 0").is_gt(0)
+
+        # Extended metric that creates lagged metrics
+        dow_avg = mp.ext.day_over_day(avg_price, dataset="sales")
+        ctx.assert_that(dow_avg).where(name="DoD growth < 50%").is_lt(0.5)
+
+    # Create suite and run
+    suite = VerificationSuite([sales_check], db, "Sales Suite")
+    exec_id = suite.execution_id  # Capture for later
+
+    # Create test data for today
+    data_today = pa.table({
+        "price": [10.0, 15.0, 20.0, 25.0],
+        "yyyy_mm_dd": [date(2024, 1, 2)] * 4
+    })
+
+    # Create test data for yesterday (for day_over_day)
+    data_yesterday = pa.table({
+        "price": [8.0, 12.0, 16.0, 20.0],
+        "yyyy_mm_dd": [date(2024, 1, 1)] * 4
+    })
+
+    # Combine data
+    data = pa.concat_tables([data_yesterday, data_today])
+    datasource = DuckRelationDataSource.from_arrow(data, "sales")
+
+    # Run the suite
+    key = ResultKey(yyyy_mm_dd=date(2024, 1, 2), tags={"env": "test"})
+    suite.run([datasource], key)
+
+    # Retrieve metrics using execution_id
+    persisted = metrics_by_execution_id(db, exec_id)
+
+    # Assertions
+    assert len(persisted) >= 2  # At least avg_price for 2 days
+
+    # Check we got metrics for different dates (lagged metrics)
+    dates = {s.yyyy_mm_dd for s in persisted}
+    assert date(2024, 1, 2) in dates  # Nominal date
+    assert date(2024, 1, 1) in dates  # Lagged date
+
+    # Check all have the execution_id
+    for symbol in persisted:
+        assert symbol.tags.get("__execution_id") == exec_id
+        assert symbol.tags.get("env") == "test"  # Original tags preserved
+
+    # Check metric names
+    metric_names = {s.metric for s in persisted}
+    assert "average(price)" in metric_names
+
+    # Check values are Success
+    for symbol in persisted:
+        assert symbol.value.is_success()
+        assert isinstance(symbol.value.unwrap(), float)
+
+
+def test_multiple_suite_executions_isolated():
+    """Test that different suite executions don't interfere."""
+    import pyarrow as pa
+    from dqx import check, MetricProvider, Context, VerificationSuite, ResultKey
+    from dqx.datasource import DuckRelationDataSource
+    from dqx.orm.repositories import InMemoryMetricDB
+    from dqx.data import metrics_by_execution_id
+    from datetime import date
+
+    db = InMemoryMetricDB()
+
+    @check(name="Simple Check", severity="P1")
+    def simple_check(mp: MetricProvider, ctx: Context):
+        rows = mp.num_rows(dataset="test")
+        ctx.assert_that(rows).where(name="Has rows").is_gt(0)
+
+    # Create and run first suite
+    suite1 = VerificationSuite([simple_check], db, "Suite 1")
+    exec_id1 = suite1.execution_id
+
+    data = pa.table({"x": [1, 2, 3]})
+    datasource = DuckRelationDataSource.from_arrow(data, "test")
+    key = ResultKey(yyyy_mm_dd=date(2024, 1, 1), tags={})
+
+    suite1.run([datasource], key)
+
+    # Create and run second suite
+    suite2 = VerificationSuite([simple_check], db, "Suite 2")
+    exec_id2 = suite2.execution_id
+
+    suite2.run([datasource], key)
+
+    # Verify different execution IDs
+    assert exec_id1 != exec_id2
+
+    # Retrieve metrics for each execution
+    metrics1 = metrics_by_execution_id(db, exec_id1)
+    metrics2 = metrics_by_execution_id(db, exec_id2)
+
+    # Both should have metrics
+    assert len(metrics1) > 0
+    assert len(metrics2) > 0
+
+    # Metrics should be isolated
+    for m in metrics1:
+        assert m.tags["__execution_id"] == exec_id1
+
+    for m in metrics2:
+        assert m.tags["__execution_id"] == exec_id2
+
+# isort: on
+# fmt: on

@@ -95,8 +95,8 @@ def test_metrics_read_from_the_database_alone_say_so() -> None:
         dataset="orders",
         value=Success(4.0),
         yyyy_mm_dd=dt.date(2024, 1, 3),
-        suite="s",
         tags={"__execution_id": "0" * 32},
+        suite="s",
     )
     row = next(line for line in text(symbols_table([symbol])).splitlines() if "m_1" in line)
     assert row.split("│")[-2].strip() == "db"

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import math
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -29,7 +30,14 @@ import pyarrow.parquet as pq
 import pytest
 from returns.result import Success
 
-from dqx import Context, MetricProvider, ResultKey, VerificationSuite, check
+from dqx import (
+    Context,
+    MetricProvider,
+    ResultKey,
+    VerificationSuite,
+    check,
+    metrics_by_execution_id,
+)
 from dqx.common import DefinitionError
 from dqx.custom_sql import parse_custom_sql
 from dqx.datasource import DuckRelationDataSource, PostgresDataSource, SparkDataSource
@@ -310,6 +318,34 @@ def test_postgres_custom_sql_keeps_percent_signs_and_colons_as_written(postgres_
     suite = run(PostgresDataSource.from_table(postgres_url, "notes", "notes"), [notes])
     values = {r.assertion: r.value for r in suite.collect_results()}
     assert values == {"odd": Success(3.0), "like": Success(1.0), "value": Success(1.0)}
+
+
+def test_postgres_infinite_and_divided_by_zero_values_are_errors_as_on_duckdb(
+    postgres_url: str,
+) -> None:
+    import psycopg
+
+    conninfo = postgres_url.replace("postgresql+psycopg", "postgresql")
+    with psycopg.connect(conninfo, autocommit=True) as connection:
+        connection.execute('CREATE TABLE readings ("Price" double precision, yyyy_mm_dd date)')
+        for price in [10.0, math.inf]:
+            connection.execute("INSERT INTO readings VALUES (%s, %s)", (price, DAY))
+
+    @check(name="readings")
+    def readings(mp: MetricProvider, ctx: Context) -> None:
+        ctx.assert_that(mp.sum("Price")).where(name="sum").is_gt(0)
+        ctx.assert_that(mp.custom_sql('SUM("Price") / 0')).where(name="by zero").is_gt(0)
+
+    db = InMemoryMetricDB()
+    suite = VerificationSuite([readings], db, "engines")
+    suite.run([PostgresDataSource.from_table(postgres_url, "readings", "readings")], ResultKey(DAY))
+    results = {r.assertion: r for r in suite.collect_results()}
+    assert {name: r.status for name, r in results.items()} == {"sum": "ERROR", "by zero": "ERROR"}
+    assert "sum(Price) on dataset 'readings' for 2024-03-14 is infinite" in results["sum"].message
+    # PostgreSQL raises where DuckDB gives inf: the same status, the engine's reason.
+    assert "division by zero" in results["by zero"].message
+    stored = {m.metric: m.value for m in metrics_by_execution_id(db, suite.execution_id)}
+    assert stored["sum(Price)"] == Success(sum([10.0, math.inf]))
 
 
 def test_postgres_sources_name_what_is_wrong(postgres_url: str) -> None:

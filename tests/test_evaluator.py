@@ -8,10 +8,18 @@ from collections.abc import Callable
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
 from returns.result import Failure, Success
 
-from dqx import Context, MetricProvider, ResultKey, VerificationSuite, check
+from dqx import (
+    Context,
+    MetricProvider,
+    ResultKey,
+    VerificationSuite,
+    check,
+    metrics_by_execution_id,
+)
 from dqx.checks import AssertionReady
 from dqx.common import AssertionResult, DefinitionError
 from dqx.datasource import DuckRelationDataSource
@@ -73,8 +81,6 @@ def test_nan_division_by_zero_and_null_are_errors_naming_metric_dataset_and_date
     table = pa.table(
         {
             "x": [1.0, math.nan],
-            "up": [math.inf, 1.0],
-            "down": [-math.inf, 1.0],
             "never": pa.array([None, None], pa.float64()),
         }
     )
@@ -82,10 +88,10 @@ def test_nan_division_by_zero_and_null_are_errors_naming_metric_dataset_and_date
         table,
         {
             "nan": lambda mp, ctx: ctx.assert_that(mp.sum("x")).where(name="nan").is_gt(0),
+            # Metric values are finite by now: only an infinite number written in the
+            # expression (0 * inf) still makes NaN.
             "nan arithmetic": lambda mp, ctx: (
-                ctx.assert_that(mp.maximum("up") + mp.minimum("down"))
-                .where(name="nan arithmetic")
-                .is_gt(0)
+                ctx.assert_that(mp.null_count("x") * math.inf).where(name="nan arithmetic").is_gt(0)
             ),
             "div": lambda mp, ctx: (
                 ctx.assert_that(mp.num_rows() / mp.null_count("x")).where(name="div").is_gt(0)
@@ -237,7 +243,7 @@ def test_tolerance_must_be_a_number_at_least_zero(bad: Any) -> None:
         suite.run([DuckRelationDataSource.from_arrow(pa.table({"x": [1]}), "t")], ResultKey(DAY))
 
 
-def test_an_extended_metric_that_comes_out_nan_is_an_error_not_a_failure() -> None:
+def test_an_extended_metric_of_an_infinite_base_is_an_error_naming_both() -> None:
     inf = math.inf
     days = [DAY - dt.timedelta(days=1), DAY]
     table = pa.table({"yyyy_mm_dd": days, "x": [inf, inf]})
@@ -253,4 +259,65 @@ def test_an_extended_metric_that_comes_out_nan_is_an_error_not_a_failure() -> No
     for name, metric in (("dod", "day_over_day(maximum(x))"), ("sd", "stddev(maximum(x)")):
         assert results[name].status == "ERROR"
         assert metric in results[name].message
-        assert "NaN" in results[name].message
+        assert "maximum(x) on dataset 'nums' for 2024-08-20 is infinite" in results[name].message
+
+
+def test_an_infinite_metric_is_an_error_naming_it_and_is_stored_as_it_is() -> None:
+    # DuckDB divides a float by zero into inf where PostgreSQL raises, and a sum over an
+    # infinity is one on every engine: an infinite value is an ERROR, like NaN, so the
+    # status does not depend on the engine. The value itself is still recorded.
+    table = pa.table(
+        {
+            "Price": [10.0, 2.5],
+            "up": [math.inf, 1.0],
+            "down": [-math.inf, 1.0],
+            "big": [1e200, 1.0],
+        }
+    )
+
+    @check(name="Judged")
+    def judged(mp: MetricProvider, ctx: Context) -> None:
+        ctx.assert_that(mp.custom_sql('SUM("Price") / 0')).where(name="by zero").is_gt(0)
+        ctx.assert_that(mp.sum("up")).where(name="up").is_gt(0)
+        ctx.assert_that(mp.sum("down")).where(name="down").is_lt(0)
+        ctx.assert_that(mp.maximum("big") * mp.maximum("big")).where(name="overflow").is_gt(0)
+        # An infinite bound the user wrote is theirs to write: it judges as usual.
+        ctx.assert_that(mp.sum("Price")).where(name="finite").is_lt(math.inf)
+
+    db = InMemoryMetricDB()
+    suite = VerificationSuite([judged], db, "eval")
+    suite.run([DuckRelationDataSource.from_arrow(table, "nums")], ResultKey(DAY))
+    results = {r.assertion: r for r in suite.collect_results()}
+    assert results["finite"].status == "OK"
+    where = "on dataset 'nums' for 2024-08-20 is infinite"
+    for name, metric in (
+        ("by zero", 'custom_sql(SUM("Price") / 0)'),
+        ("up", "sum(up)"),
+        ("down", "sum(down)"),
+        ("overflow", "maximum(big) * maximum(big)"),
+    ):
+        assert results[name].status == "ERROR", results[name]
+        assert isinstance(results[name].value, Failure)
+        assert metric in results[name].message and "infinite" in results[name].message
+    assert f"sum(up) {where}" in results["up"].message
+    assert f"sum(down) {where}" in results["down"].message
+    stored = {m.metric: m.value.unwrap() for m in metrics_by_execution_id(db, suite.execution_id)}
+    assert stored['custom_sql(SUM("Price") / 0)'] == pc.divide(pc.sum(table["Price"]), 0.0).as_py()
+    assert stored["sum(up)"] == pc.sum(table["up"]).as_py() == math.inf
+    assert stored["sum(down)"] == pc.sum(table["down"]).as_py() == -math.inf
+    assert stored["maximum(big)"] == 1e200
+
+
+def test_a_stddev_too_wide_for_a_float_is_an_error_not_a_crash() -> None:
+    days = [DAY - dt.timedelta(days=1), DAY]
+    table = pa.table({"yyyy_mm_dd": days, "x": [1.7e308, -1.7e308]})
+
+    @check(name="Judged")
+    def judged(mp: MetricProvider, ctx: Context) -> None:
+        ctx.assert_that(mp.ext.stddev(mp.maximum("x"), n=2)).where(name="sd").is_lt(1)
+
+    suite = VerificationSuite([judged], InMemoryMetricDB(), "eval")
+    suite.run([DuckRelationDataSource.from_arrow(table, "nums")], ResultKey(DAY))
+    (result,) = suite.collect_results()
+    assert result.status == "ERROR"
+    assert "stddev(maximum(x)" in result.message and "infinite" in result.message

@@ -352,8 +352,10 @@ class SymbolInfo:
     dataset: str | None
     value: Result[float, str]
     yyyy_mm_dd: dt.date
-    suite: str | None = None
     tags: dict[str, str] = field(default_factory=dict)
+    # After the plan's six fields, so a positional call as the plan writes it never
+    # puts the tags into the suite.
+    suite: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "value", _readable(self.value))

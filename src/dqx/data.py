@@ -27,9 +27,14 @@ from dqx.common import (
     normalize_execution_id,
 )
 from dqx.diff import RELATIVE_TOLERANCE, RunDiff, UnknownRunError, diff, same_value
-from dqx.events import ASSERTION_EVENT, assertion_from_event, run_from_root
+from dqx.events import (
+    ASSERTION_EVENT,
+    assertion_from_event,
+    metric_count_from_root,
+    run_from_root,
+)
 from dqx.orm.repositories import MetricDB, MetricRow
-from dqx.records import AssertionRecord, Metric, RunRecord, arrow_table
+from dqx.records import AssertionRecord, Metric, RunRecord, arrow_table, is_problem
 from dqx.runlog import get_logger
 from dqx.traces.model import TimeWindow, Trace, TraceSource
 from dqx.traces.record import TracedMetrics, fetch_trace, traced_metrics
@@ -93,8 +98,8 @@ def _symbols(
                 dataset=metric.dataset,
                 value=_value(metric, name),
                 yyyy_mm_dd=metric.yyyy_mm_dd,
-                suite=suite if isinstance(suite, str) else None,
                 tags=tags,
+                suite=suite if isinstance(suite, str) else None,
             )
         )
     return symbols
@@ -243,6 +248,9 @@ class Reconciliation:
     #: why it ended so, when the record says.
     run_status: str | None = None
     run_message: str | None = None
+    #: How many metrics the run had, as its trace's root span says (None when the
+    #: trace does not say): recover() settles a persist_failed run once all are back.
+    traced_metric_count: int | None = None
 
     @property
     def unfinished(self) -> bool:
@@ -322,24 +330,45 @@ class Reconciliation:
         Metrics keep their ids, and ones ``db`` already holds are skipped, so a second
         call (or a call racing a late original write) writes nothing. A run whose final
         record never reached the database gets it back from the trace, with its
-        assertion results, so `dqx runs` and `dqx alert` see it. Returns how many
-        metrics were written.
+        assertion results, so `dqx runs` and `dqx alert` see it. Once the database
+        holds every metric of a ``persist_failed`` run, the run takes the status its
+        assertions gave it (``passed`` or ``failed``) and a message saying it was
+        recovered from the trace, and when. Returns how many metrics were written.
         """
         present = {metric.id for metric in db.metrics_for_execution(self.execution_id)}
         todo = [metric for metric in self.missing_in_db if metric.id not in present]
         written = db.persist(todo) if todo else 0
+        held = len(present) + written
         run = db.run(self.execution_id)
         if self.run_missing_in_db is not None and (run is None or run.status == "running"):
-            restored = replace(self.run_missing_in_db, metric_count=len(present) + written)
-            db.record_run(restored, self.assertions_missing_in_db)
-        elif run is not None and written:
+            db.record_run(
+                self._recovered(self.run_missing_in_db, held), self.assertions_missing_in_db
+            )
+        elif run is not None and (written or self._settles(run, held)):
             # The run record counted 0 metrics when the write failed; make it say what
             # the database now holds, keeping its assertion results.
-            db.record_run(
-                replace(run, metric_count=len(present) + written),
-                db.assertions(self.execution_id),
-            )
+            db.record_run(self._recovered(run, held), db.assertions(self.execution_id))
         return written
+
+    def _settles(self, run: RunRecord, held: int) -> bool:
+        """Whether ``run`` failed only its metric write and the database now holds
+        every metric its trace says it had."""
+        expected = self.traced_metric_count
+        return run.status == "persist_failed" and expected is not None and held >= expected
+
+    def _recovered(self, run: RunRecord, held: int) -> RunRecord:
+        run = replace(run, metric_count=held)
+        if not self._settles(run, held):
+            return run
+        # As the suite judges a run whose write succeeded: any FAILURE or ERROR fails it.
+        failed = any(count and is_problem(status) for status, count in run.counts.items())
+        when = dt.datetime.now(dt.UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+        note = f"metrics recovered from the trace at {when}; the run's own write had failed"
+        return replace(
+            run,
+            status="failed" if failed else "passed",
+            message=f"{note} ({run.message})" if run.message else note,
+        )
 
     def to_arrow(self) -> pa.Table:
         """One row per metric of either record, with its ``status``.
@@ -426,6 +455,9 @@ def reconcile(db: MetricDB, execution_id: str, source: TraceSource) -> Reconcili
         ),
         run_status=run_status,
         run_message=run_message,
+        traced_metric_count=(
+            metric_count_from_root(trace.root.attributes) if trace.root is not None else None
+        ),
         **_run_record_gap(trace, run, len(whole) + len(traced.damaged)),
     )
 

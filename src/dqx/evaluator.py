@@ -1,7 +1,7 @@
 """Expressions and metric values in, floats or reasons out; assertions judged on them.
 
 Arithmetic is plain IEEE float arithmetic: nothing is rounded. Anything that cannot
-give a number (a missing value, SQL NULL, NaN, division by zero) is a ``Failure``
+give a number (a missing value, SQL NULL, NaN, an infinity, division by zero) is a ``Failure``
 carrying the reason, which an assertion reports as ``ERROR``; a reason that is a
 :class:`SkipReason` (history too short yet, a baseline marked bad) says the value is
 not available *yet or by rule*, and the assertion is ``SKIPPED`` instead.
@@ -71,6 +71,10 @@ def base_value(values: Values, spec: MetricSpec, dataset: str, day: dt.date) -> 
             return Failure(f"{where} is NULL (no non-null values to aggregate)")
         case Success(number) if math.isnan(number):
             return Failure(f"{where} is NaN")
+        case Success(number) if math.isinf(number):
+            # DuckDB divides a float by zero into inf where PostgreSQL raises: judging
+            # no infinity keeps the status the same on every engine.
+            return Failure(f"{where} is infinite ({number})")
         case Success(number):
             return Success(float(number))
         case _:
@@ -147,6 +151,10 @@ def _arithmetic(op: str, a: float, b: float, expr: BinOp) -> Result[float, str]:
     result = {"+": a + b, "-": a - b, "*": a * b}[op] if op != "/" else a / b
     if math.isnan(result):
         return Failure(f"{expr} is NaN")
+    if math.isinf(result) and math.isfinite(a) and math.isfinite(b):
+        # Metric values are finite here, so this is an overflow; an infinity the user
+        # wrote as a number (a bound of inf) is theirs and judges as usual.
+        return Failure(f"{expr} is infinite: the arithmetic overflows a float")
     return Success(result)
 
 

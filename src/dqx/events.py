@@ -53,6 +53,7 @@ __all__ = [
     "assertion_event",
     "assertion_from_event",
     "interrupted_attributes",
+    "metric_count_from_root",
     "metric_event",
     "metric_from_event",
     "outcome_attributes",
@@ -86,6 +87,8 @@ _FORMAT_VERSION = 2
 #: A longer name is carried clipped: the metric's kind and parameters say it whole.
 _NAME_SHOWN = 256
 _RUN_MESSAGE = "dqx.run.message"
+#: How many metrics the judged run had: the count a recovery must reach.
+_METRIC_COUNT = "dqx.metric.count"
 #: An is_not_anomalous assertion's expected band and its value's score.
 _BAND_LOW = "dqx.assertion.band.low"
 _BAND_HIGH = "dqx.assertion.band.high"
@@ -120,7 +123,7 @@ def outcome_attributes(result: SuiteResult) -> dict[str, Any]:
     """The root span's attributes once the run is judged."""
     counts = result.counts()
     return {
-        "dqx.metric.count": len(result.metrics),
+        _METRIC_COUNT: len(result.metrics),
         "dqx.statement.count": len(result.statements),
         "dqx.assertion.count": len(result.results),
         "dqx.assertion.ok": counts["OK"],
@@ -130,6 +133,19 @@ def outcome_attributes(result: SuiteResult) -> dict[str, Any]:
         "dqx.suite.passed": result.passed,
         "dqx.run.status": result.status,
     }
+
+
+def metric_count_from_root(attributes: Mapping[str, Any]) -> int | None:
+    """How many metrics the run had, as its judged root span says; None when it does
+    not say (the run was never judged, or the span is not a dqx run's)."""
+    count = attributes.get(_METRIC_COUNT)
+    if isinstance(count, bool):
+        return None
+    try:
+        # Some back-ends hand 64-bit integers back as text.
+        return int(count) if isinstance(count, int | str) else None
+    except ValueError:
+        return None
 
 
 def interrupted_attributes(message: str) -> dict[str, Any]:

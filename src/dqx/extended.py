@@ -70,7 +70,11 @@ class _Change(ExtendedSpec):
         if previous == 0:
             return Failure(f"division by zero, {self.base.name} was 0 on {earlier.isoformat()}")
         change = (current - previous) / previous
-        return Failure("the result is NaN") if math.isnan(change) else Success(change)
+        # The base's values are finite (the evaluator refuses others), so only an
+        # overflow can leave the result unusable.
+        if math.isinf(change):
+            return Failure(f"the result is infinite ({change}): the change overflows a float")
+        return Success(change)
 
 
 @dataclass(frozen=True)
@@ -114,11 +118,9 @@ class Stddev(ExtendedSpec):
         return tuple(range(start, start + self.n))
 
     def combine(self, points: Sequence[tuple[dt.date, float]]) -> Result[float, str]:
-        for day, number in points:
-            if not math.isfinite(number):
-                # statistics.stdev raises on infinities instead of giving NaN.
-                return Failure(
-                    f"the result is NaN: {self.base.name} is {number} on {day.isoformat()}"
-                )
-        spread = statistics.stdev(number for _, number in points)
-        return Failure("the result is NaN") if math.isnan(spread) else Success(spread)
+        # The base's values are finite (the evaluator refuses others); stdev computes
+        # exactly and raises, rather than giving inf, when the spread is too wide.
+        try:
+            return Success(statistics.stdev(number for _, number in points))
+        except OverflowError:
+            return Failure("the result is infinite: the spread overflows a float")

@@ -108,6 +108,28 @@ def test_a_snapshot_without_history_is_skipped_naming_dataset_metric_and_date(
     assert [m.yyyy_mm_dd for m in db.metrics_for_execution(suite.execution_id)] == [TUESDAY]
 
 
+def test_the_readme_says_what_a_snapshot_lag_gives_before_and_after_history_begins(
+    tmp_path: Path,
+) -> None:
+    db = MetricDB(f"sqlite:///{tmp_path / 'metrics.db'}")
+    # No history of average(price) yet: Monday is before it begins.
+    warm_up, _, _ = only_result(run(db, [prices_dod], snapshot(10.0), ResultKey(TUESDAY)))
+    # History began on Sunday (stored by that run); Tuesday's lag, Monday, is a gap.
+    run(db, [prices_dod], snapshot(10.0), ResultKey(MONDAY - dt.timedelta(days=1)))
+    gap, _, _ = only_result(run(db, [prices_dod], snapshot(10.0), ResultKey(TUESDAY)))
+    assert (warm_up, gap) == ("SKIPPED", "ERROR")
+
+    readme = (Path(__file__).parents[2] / "README.md").read_text(encoding="utf-8")
+    (paragraph,) = [p for p in readme.split("\n\n") if "snapshot of the run's date" in p]
+    said = " ".join(paragraph.split())
+    assert f"before that metric's history begins is `{warm_up}`" in said
+    assert (
+        f"a day missing after its history began, or history that could not be read, is an `{gap}`"
+        in said
+    )
+    db.dispose()
+
+
 # -- a daily suite with a 7-day window --------------------------------------------------
 
 KEY = dt.date(2024, 3, 18)

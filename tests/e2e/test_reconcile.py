@@ -9,14 +9,25 @@ SQLite file and, when the server is reachable, a PostgreSQL schema of the test's
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
 
-from dqx import ResultKey, VerificationSuite, metrics_by_execution_id, reconcile
+from dqx import (
+    Context,
+    MetricProvider,
+    ResultKey,
+    VerificationSuite,
+    check,
+    metrics_by_execution_id,
+    reconcile,
+)
 from dqx.common import PersistError
 from dqx.orm.repositories import MetricDB
 from dqx.traces import (
@@ -54,21 +65,26 @@ def _execute(db: MetricDB, statements: list[str]) -> None:
             connection.execute(text(statement))
 
 
-@pytest.fixture
-def lost_run(store: MetricDB) -> Iterator[Run]:
+def _lose_a_run(store: MetricDB, checks: list[Any]) -> Run:
     """A run whose metric write failed (reads still work): only its trace has them."""
     traced = Traced()
     store.ensure_schema()
     backend = store.engine.dialect.name
     _execute(store, _FAIL_WRITES[backend])
-    suite = VerificationSuite([orders_check], store, "Orders", tracer_provider=traced.provider)
+    suite = VerificationSuite(checks, store, "Orders", tracer_provider=traced.provider)
     with pytest.raises(PersistError) as raised:
         suite.run([orders_source()], ResultKey(DAY, {"env": "prod"}))
     _execute(store, _HEAL_WRITES[backend])
     assert raised.value.execution_id == suite.execution_id
     assert suite.result is not None and suite.result.metrics
-    yield Run(suite.execution_id, traced.spans(suite.execution_id), suite.result.metrics, traced)
-    traced.provider.shutdown()
+    return Run(suite.execution_id, traced.spans(suite.execution_id), suite.result.metrics, traced)
+
+
+@pytest.fixture
+def lost_run(store: MetricDB) -> Iterator[Run]:
+    run = _lose_a_run(store, [orders_check])
+    yield run
+    run.traced.provider.shutdown()
 
 
 Opener = Callable[[Run, Path], AbstractContextManager[TraceSource]]
@@ -156,3 +172,61 @@ def test_a_lost_metric_write_is_detected_and_recovered_from_the_trace(
     assert all(s.tags == {"env": "prod", "__execution_id": execution_id} for s in symbols)
     recorded = store.run(execution_id)
     assert recorded is not None and recorded.metric_count == len(lost_run.metrics)
+
+
+@check(name="Volume", severity="P2")
+def volume_check(mp: MetricProvider, ctx: Context) -> None:
+    # Five rows a day: this bound is violated, so a run with it fails.
+    ctx.assert_that(mp.num_rows()).where(name="a thousand rows").is_geq(1000)
+
+
+@pytest.mark.parametrize(
+    ("checks", "judged"), [([orders_check], "passed"), ([orders_check, volume_check], "failed")]
+)
+def test_a_recovered_run_takes_the_status_its_assertions_gave_it(
+    store: MetricDB, checks: list[Any], judged: str
+) -> None:
+    lost = _lose_a_run(store, checks)
+    execution_id = lost.execution_id
+    statuses = {a.assertion: a.status for a in store.assertions(execution_id)}
+    assert statuses["a thousand rows" if judged == "failed" else "rows arrived"] == (
+        "FAILURE" if judged == "failed" else "OK"
+    )
+    stuck = store.run(execution_id)
+    assert stuck is not None and stuck.status == "persist_failed"
+
+    before = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    source = InMemoryTraceSource(lost.traced.exporter)
+    assert reconcile(store, execution_id, source).recover(store) == len(lost.metrics)
+    after = dt.datetime.now(dt.UTC)
+    run = store.run(execution_id)
+    assert run is not None and run.status == judged
+    assert run.metric_count == len(lost.metrics)
+    assert (run.assertions_ok, run.assertions_failed) == (
+        stuck.assertions_ok,
+        stuck.assertions_failed,
+    )
+    assert run.message is not None and "recovered from the trace" in run.message
+    when = re.search(r"at (\S+Z)", run.message)
+    assert when is not None
+    assert before <= dt.datetime.fromisoformat(when.group(1)) <= after
+    # Recovering again finds nothing to do and leaves the record as it is.
+    assert reconcile(store, execution_id, source).recover(store) == 0
+    assert store.run(execution_id) == run
+    lost.traced.provider.shutdown()
+
+
+def test_a_recovery_the_trace_cannot_complete_leaves_the_run_persist_failed(
+    store: MetricDB, lost_run: Run, tmp_path: Path
+) -> None:
+    # The spans holding the metric events never reached the back-end: the root says
+    # how many metrics the run had, and the trace gives none of them back.
+    kept = [span for span in lost_run.spans if span.name != "dqx.metrics"]
+    assert len(kept) < len(lost_run.spans)
+    write_otlp_lines(tmp_path / "traces.jsonl", kept)
+    rec = reconcile(store, lost_run.execution_id, OTLPFileTraceSource(tmp_path / "traces.jsonl"))
+    assert rec.trace_found and not rec.missing_in_db
+    assert rec.recover(store) == 0
+    run = store.run(lost_run.execution_id)
+    assert run is not None and (run.status, run.metric_count) == ("persist_failed", 0)
+    assert run.message is None or "recovered" not in run.message

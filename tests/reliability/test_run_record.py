@@ -93,6 +93,55 @@ def test_a_failed_final_record_raises_and_recovery_restores_the_run_and_its_asse
     traced.provider.shutdown()
 
 
+# The metric write fails too: the run is persist_failed, and only its trace says so.
+_FAIL_METRICS = {
+    "sqlite": [
+        "CREATE TRIGGER dqx_no_metrics BEFORE INSERT ON dq_metric "
+        "BEGIN SELECT RAISE(ABORT, 'disk I/O error (simulated)'); END",
+    ],
+    "postgresql": [
+        "CREATE FUNCTION dqx_no_metrics() RETURNS trigger LANGUAGE plpgsql AS "
+        "$$ BEGIN RAISE EXCEPTION 'disk full (simulated)'; END $$",
+        "CREATE TRIGGER dqx_no_metrics BEFORE INSERT ON dq_metric "
+        "FOR EACH STATEMENT EXECUTE FUNCTION dqx_no_metrics()",
+    ],
+}
+_HEAL_METRICS = {
+    "sqlite": ["DROP TRIGGER dqx_no_metrics"],
+    "postgresql": ["DROP TRIGGER dqx_no_metrics ON dq_metric", "DROP FUNCTION dqx_no_metrics()"],
+}
+
+
+def test_a_run_restored_with_its_metrics_from_the_trace_is_judged_not_persist_failed(
+    store: MetricDB,
+) -> None:
+    traced = Traced()
+    backend = store.engine.dialect.name
+    _execute(store, _FAIL_FINAL_RECORD[backend] + _FAIL_METRICS[backend])
+    suite = VerificationSuite([orders_check], store, "Orders", tracer_provider=traced.provider)
+    with pytest.raises(PersistError):
+        suite.run([orders()], DAY_KEY)
+    result = suite.result
+    assert result is not None and result.status == "persist_failed"
+    stuck = store.run(suite.execution_id)
+    assert stuck is not None and stuck.status == "running"
+    _execute(store, _HEAL[backend] + _HEAL_METRICS[backend])
+
+    rec = reconcile(store, suite.execution_id, InMemoryTraceSource(traced.exporter))
+    assert rec.run_missing_in_db is not None
+    assert rec.run_missing_in_db.status == "persist_failed"  # as the trace recorded it
+    assert rec.recover(store) == len(result.metrics)
+
+    restored = store.run(suite.execution_id)
+    problems = [r for r in suite.collect_results() if r.status in ("FAILURE", "ERROR")]
+    assert restored is not None
+    assert restored.status == ("failed" if problems else "passed")
+    assert restored.metric_count == len(result.metrics)
+    assert restored.message is not None and "recovered from the trace" in restored.message
+    assert reconcile(store, suite.execution_id, InMemoryTraceSource(traced.exporter)).ok
+    traced.provider.shutdown()
+
+
 def test_runs_left_running_by_a_dead_process_are_reaped_as_interrupted(store: MetricDB) -> None:
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     dead, alive, done = new_execution_id(), new_execution_id(), new_execution_id()
