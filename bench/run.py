@@ -1111,7 +1111,7 @@ def main(argv: list[str] | None = None) -> int:
     if wanted("12", "12a", "12b"):
         step("12: HTML report")
         outcomes.extend(bench_report(settings))
-    if wanted("13", "13a", "13b", "13c", "14", "14a", "14b", "15"):
+    if wanted("13", "13a", "13b", "13c", "13d", "13e", "14", "14a", "14b", "15"):
         import wide
 
         step("13-15: wide suites")

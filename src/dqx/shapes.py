@@ -6,7 +6,7 @@ than its width, and DuckDB's FILTER clauses grow worst (a thousand filtered coun
 one statement over 50 rows: 2.6 s to plan and run, as COUNT(CASE) 0.5 s). A shape says
 how wide a statement may grow and when ``count_values`` on one column fold into one
 grouped count. Each engine's source carries the shape measured for it (the width
-sweep, bench/RESULTS.md 13a-13c; bench/FINDINGS.md); a source's ``statement_shape``
+sweep, bench/RESULTS.md 13a-13e; bench/FINDINGS.md); a source's ``statement_shape``
 may be replaced, and :data:`ONE_STATEMENT` is the plan without cuts or folds.
 """
 

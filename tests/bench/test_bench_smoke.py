@@ -41,6 +41,9 @@ def test_bench_harness_runs_every_benchmark_in_quick_mode(tmp_path: Path) -> Non
     assert report.count("| 7 |") == 2 and report.count("| 8 |") == 2
     assert "| 12a |" in report and "| 12b |" in report  # the HTML report's time and size
     assert "| 20 |" in report  # a year's backfill (ten days in quick mode)
+    # Spark's width sweep and fold comparison: measured, not skipped, as Spark must start.
+    assert "| 13d |" in report and "| 13e |" in report
+    assert "Spark unavailable" not in report
     assert "QUICK" in report
 
 
