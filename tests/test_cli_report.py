@@ -176,3 +176,12 @@ def test_run_only_failures_and_the_report_of_the_run(tmp_path: Path) -> None:
 
     unknown = dqx("report", "0" * 32, "--db", db_url, cwd=tmp_path)
     assert unknown.returncode == 1 and f"no run {'0' * 32}" in unknown.stderr
+
+    # A path that cannot be written is the --out flag's fault, said so, not a traceback.
+    blocked = tmp_path / "orders.parquet" / "report.html"  # under a file, not a directory
+    refused = dqx(
+        "report", document["execution_id"], "--db", db_url, "--out", str(blocked), cwd=tmp_path
+    )
+    assert refused.returncode == 2, refused.stderr
+    assert f"cannot write the report to {blocked}" in refused.stderr and "--out" in refused.stderr
+    assert "Traceback" not in refused.stderr

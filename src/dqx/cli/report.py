@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from dqx.cli.errors import bad_news, dqx_errors
+from dqx.cli.errors import bad_news, dqx_errors, usage
 from dqx.cli.options import db_option
 from dqx.cli.output import say, stderr
 from dqx.cli.wiring import TraceFlags, load, open_run, reading_flags, trace_source_options
@@ -62,17 +62,21 @@ def report_command(
     with dqx_errors():
         if db.run(execution_id) is None:
             bad_news(f"no run {execution_id} in {db.url}; list runs with `dqx runs`")
-        report = write_report(
-            db,
-            execution_id,
-            out,
-            trace=source,
-            days=days,
-            only_failures=only_failures,
-            jaeger=settings.get("jaeger_url") or trace_flags.get("jaeger_url"),
-            grafana=settings.get("grafana_url"),
-            runbook_base_url=settings.get("runbook_base_url"),
-        )
+        try:
+            report = write_report(
+                db,
+                execution_id,
+                out,
+                trace=source,
+                days=days,
+                only_failures=only_failures,
+                jaeger=settings.get("jaeger_url") or trace_flags.get("jaeger_url"),
+                grafana=settings.get("grafana_url"),
+                runbook_base_url=settings.get("runbook_base_url"),
+            )
+        except OSError as exc:
+            # The store's own failures arrive as DQXError; an OSError here is the file.
+            usage(f"cannot write the report to {out}: {exc.strerror or exc}; pass a writable --out")
     failures = len(report.failures)
     say(
         stderr(),
