@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import click
 
-from dqx.cli.errors import bad_news, dqx_errors
+from dqx.cli.errors import bad_news, dqx_errors, usage
 from dqx.cli.options import db_option, format_option, parse_pairs
 from dqx.cli.output import emit_csv, emit_json, say, stdout
 
@@ -77,6 +78,8 @@ def history_command(
     from dqx.common import identity_tags
     from dqx.series import metric_history
 
+    if since and until and since > until:
+        usage(f"--since {since:%Y-%m-%d} is after --until {until:%Y-%m-%d}; both days are included")
     settings = load(db_url=db_url)
     db = open_db(settings, must_exist=True)
     wanted = parse_pairs(tags, "--tags", "KEY=VALUE")
@@ -148,10 +151,12 @@ def _print_series(out: Console, series: Series) -> None:
             Text(origin),
         )
     out.print(table)
-    finite = [v for v in values if v is not None]
-    if finite:
+    stored = [v for v in values if v is not None]
+    # NaN compares false with everything, so min()/max() over it depend on the order.
+    numbers = [v for v in stored if not math.isnan(v)]
+    if numbers:
         say(
             out,
-            f"{marks}  {len(series.days)} day(s), min {format_value(min(finite), style)}, "
-            f"max {format_value(max(finite), style)}, last {format_value(finite[-1], style)}",
+            f"{marks}  {len(series.days)} day(s), min {format_value(min(numbers), style)}, "
+            f"max {format_value(max(numbers), style)}, last {format_value(stored[-1], style)}",
         )
