@@ -335,7 +335,7 @@ def orders(mp, ctx):
 """
 
 
-def _cli(tmp_path: Any, *args: str) -> Any:
+def _cli(tmp_path: Any, *args: str, checks: str = CLI_CHECKS) -> Any:
     import os
     import subprocess
     import sys
@@ -344,7 +344,7 @@ def _cli(tmp_path: Any, *args: str) -> Any:
     import pyarrow.parquet as pq
 
     pq.write_table(TABLE, tmp_path / "orders.parquet")
-    (tmp_path / "checks.py").write_text(CLI_CHECKS)
+    (tmp_path / "checks.py").write_text(checks)
     environment = {k: v for k, v in os.environ.items() if not k.startswith(("DQX_", "OTEL_"))}
     environment["COLUMNS"] = "200"
     dqx = Path(sys.executable).with_name("dqx")
@@ -389,6 +389,38 @@ def test_dqx_run_since_until_records_each_day_and_exits_by_fail_on(tmp_path: Any
     for day in ("2024-01-10", "2024-01-11", "2024-01-12"):
         assert day in table.stdout
     assert "3 day(s) run" in table.stdout
+
+
+SKIPPING_CHECKS = """
+from dqx import check
+
+@check(name="Orders", severity="P1", datasets=["orders"])
+def orders(mp, ctx):
+    ctx.assert_that(mp.num_rows()).where(name="rows").is_geq(3)
+    ctx.assert_that(mp.average("price")).where(name="price", requires="rows").is_gt(0)
+"""
+
+
+@pytest.mark.slow
+def test_dqx_run_since_until_table_counts_the_skipped_assertions(tmp_path: Any) -> None:
+    import re
+
+    # 2024-01-06 has 2 rows: "rows" fails and "price", which requires it, is SKIPPED.
+    table = _cli(tmp_path, "--since", "2024-01-06", "--until", "2024-01-06", checks=SKIPPING_CHECKS)
+    assert table.returncode == 1, table.stderr
+    header = next(line for line in table.stdout.splitlines() if "execution id" in line)
+    assert re.findall(r"\w[\w ]*\w", header) == [
+        "date",
+        "execution id",
+        "status",
+        "ok",
+        "failed",
+        "errors",
+        "skipped",
+        "statements",
+    ]
+    row = next(line for line in table.stdout.splitlines() if line.startswith("│ 2024-01-06"))
+    assert re.findall(r"│ +(\d+) +", row.split("failed", 1)[1]) == ["0", "1", "0", "1", "1"]
 
 
 @pytest.mark.slow

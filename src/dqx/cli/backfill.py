@@ -222,7 +222,8 @@ def _print(backfilled: BackfillResult, fmt: str, threshold: str, failure: DQXErr
     from rich.table import Table
 
     table = Table(title=f"Backfill {backfilled.since} .. {backfilled.until}", title_justify="left")
-    for column in ("date", "execution id", "status", "ok", "failed", "errors", "statements"):
+    columns = ("date", "execution id", "status", "ok", "failed", "errors", "skipped", "statements")
+    for column in columns:
         table.add_column(
             column, justify="left" if column in ("date", "execution id", "status") else "right"
         )
@@ -235,6 +236,7 @@ def _print(backfilled: BackfillResult, fmt: str, threshold: str, failure: DQXErr
             str(counts["OK"]),
             str(counts["FAILURE"]),
             str(counts["ERROR"]),
+            str(counts["SKIPPED"]),
             str(len(day.statements)),
         )
     out = stdout()
