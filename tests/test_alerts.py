@@ -111,6 +111,12 @@ def test_alert_names_each_failure_with_value_bound_links_and_runbook(run: Run) -
     urgent = alert_for_run(MetricDB(run.db_url), run.execution_id, min_severity="P1")
     assert [f.assertion for f in urgent.failures] == ["amount capped", "null share"]
     assert urgent.failures[0].runbook_url == "docs/runbooks/assertion-failed.md"
+    assert alert.trace_note is None  # the links say it
+    # A traced run with no Jaeger or Grafana set still tells on-call how to find its trace.
+    note = f"trace id {run.execution_id} (the execution id); set DQX_JAEGER_URL"
+    assert urgent.trace_link is None and urgent.trace_note is not None and note in urgent.trace_note
+    assert note in to_markdown(urgent) and note in json.dumps(to_slack(urgent))
+    assert all(note in a["annotations"]["trace_note"] for a in to_alertmanager(urgent))
 
 
 def test_an_untraced_run_alerts_without_dead_trace_links(tmp_path: Path) -> None:

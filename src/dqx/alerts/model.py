@@ -134,11 +134,17 @@ class Alert:
 
     @property
     def trace_note(self) -> str | None:
-        """Why there is no trace link, when the run recorded no trace."""
+        """Why there is no trace link: the run recorded no trace, or no back-end is set."""
         if self.trace_sampled is False:
             return (
                 "no trace was recorded for this run (sampled out or untraced); "
                 f"`dqx metrics {self.execution_id}` shows what it measured"
+            )
+        if self.trace_sampled and self.trace_link is None:
+            # On-call still needs the way to the trace when no Jaeger or Grafana is set.
+            return (
+                f"trace id {self.execution_id} (the execution id); set DQX_JAEGER_URL or "
+                "DQX_GRAFANA_URL to link it"
             )
         return None
 
