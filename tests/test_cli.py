@@ -293,6 +293,9 @@ def test_runs_and_alert_read_the_run_back(workspace: Workspace) -> None:
     assert len(lines) == 2 and lines[1].startswith(f"{workspace.execution_id},checks,2024-01-03,")
     [row] = list(csv.DictReader(io.StringIO(runs.stdout)))
     assert row["trace_sampled"] == "True"
+    # UTC, said so: a reader in another zone must not take the times as local.
+    started, finished = (dt.datetime.fromisoformat(row[k]) for k in ("started", "finished"))
+    assert started.utcoffset() == dt.timedelta(0) and finished.utcoffset() == dt.timedelta(0)
     assert row["trace_url"].startswith("http://grafana.example:3000/explore?")
     assert workspace.execution_id in urllib.parse.unquote(row["trace_url"])
     # runs reads no trace: a trace source flag is a usage error, not silently ignored.

@@ -166,8 +166,8 @@ def _run_row(run: RunRecord, links: TraceLinks | None, stale_after: dt.timedelta
         "metrics": run.metric_count,
         "trace_sampled": run.trace_sampled,
         "trace_exported": run.trace_exported,
-        "started": run.started.isoformat(),
-        "finished": run.finished.isoformat() if run.finished else None,
+        "started": _utc(run.started),
+        "finished": _utc(run.finished) if run.finished else None,
         "message": run.message,
         # A re-evaluation's original run.
         "source_execution_id": run.source_execution_id,
@@ -175,6 +175,11 @@ def _run_row(run: RunRecord, links: TraceLinks | None, stale_after: dt.timedelta
     if links is not None and (links.jaeger or links.grafana):
         row["trace_url"] = links.jaeger or links.grafana
     return row
+
+
+def _utc(moment: dt.datetime) -> str:
+    # The store keeps UTC without a zone; a reader elsewhere must not take it as local.
+    return moment.replace(tzinfo=dt.UTC).isoformat()
 
 
 runs_command.add_command(mark_bad_command)
