@@ -213,6 +213,30 @@ def test_log_lines_carry_an_iso_8601_time_with_its_utc_offset(flights: Flights) 
         assert dt.datetime.fromisoformat(stamp).utcoffset() == dt.timedelta(hours=5, minutes=30)
 
 
+def test_off_a_terminal_each_log_record_and_message_is_one_line(flights: Flights) -> None:
+    # cron: stderr a pipe and no COLUMNS; rich would fold at 80 columns and pad.
+    environment = {
+        k: v for k, v in os.environ.items() if not k.startswith(("DQX_", "OTEL_", "COLUMNS"))
+    }
+    db = f"sqlite:///{flights.root / 'missing' / 'x.db'}"  # a database that cannot open
+    outcome = subprocess.run(
+        [str(DQX), "-v", "run", *_RUN, "--date", EMPTY_DAY.isoformat(), "--db", db],
+        cwd=flights.root,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert outcome.returncode == 3, outcome.stderr
+    stamp = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d (INFO|WARNING|ERROR) +\S"
+    records = [line for line in outcome.stderr.splitlines() if re.match(stamp, line)]
+    warned = [line for line in records if "could not record run" in line]
+    assert warned and all(flights.root.name in line for line in warned), outcome.stderr
+    assert all(line == line.rstrip() for line in records)  # no padding to a width
+    others = [line for line in outcome.stderr.splitlines() if not re.match(stamp, line)]
+    assert not [line for line in others if line.startswith(" ")], outcome.stderr  # no folds
+
+
 # -- 11: CSV errors that point at the file ------------------------------------------------
 
 

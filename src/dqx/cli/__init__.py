@@ -19,6 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import logging
+import sys
 from typing import TYPE_CHECKING
 
 import click
@@ -71,17 +72,24 @@ def _setup_logging(verbosity: int, secrets: Secrets) -> None:
     from rich.logging import RichHandler
 
     level = (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbosity, 2)]
-    handler = RichHandler(
-        console=stderr(),
-        show_path=False,
-        rich_tracebacks=False,
-        log_time_format=_iso_time,
-        # Every line keeps its time: scheduler logs are grepped line by line.
-        omit_repeated_times=False,
-    )
-    # Redacted before rich lays the message out: a secret folded over two lines would
-    # pass the redacting stream.
-    handler.setFormatter(RedactingFormatter(secrets))
+    console = stderr()
+    handler: logging.Handler
+    if console.is_terminal:
+        handler = RichHandler(
+            console=console,
+            show_path=False,
+            rich_tracebacks=False,
+            log_time_format=_iso_time,
+            omit_repeated_times=False,
+        )
+        # Redacted before rich lays the message out: a secret folded over two lines
+        # would pass the redacting stream.
+        handler.setFormatter(RedactingFormatter(secrets))
+    else:
+        # Scheduler logs are grepped line by line: one record, one line, its time first,
+        # not rich's columns folded and padded to a guessed width.
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(RedactingFormatter(secrets, "%(asctime)s %(levelname)-8s %(message)s"))
     logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
 
 

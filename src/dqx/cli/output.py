@@ -34,8 +34,9 @@ __all__ = [
     "stdout",
 ]
 
-# Scheduler logs (Airflow, CI) are not terminals; rich would assume 80 columns and
-# fold every reason into a narrow column. COLUMNS still wins when it is set.
+# Scheduler logs (Airflow, CI, cron) are not terminals; rich would assume 80 columns,
+# fold every reason into a narrow column and every message over lines. COLUMNS still
+# wins when it is set.
 _LOG_WIDTH = 160
 
 
@@ -51,7 +52,10 @@ def stdout() -> Console:
 def stderr() -> Console:
     from rich.console import Console
 
-    return Console(stderr=True)
+    console = Console(stderr=True)
+    if not console.is_terminal and not os.environ.get("COLUMNS"):
+        console = Console(stderr=True, width=_LOG_WIDTH)
+    return console
 
 
 def say(console: Console, text: str) -> None:

@@ -13,6 +13,7 @@ the stream could no longer recognise it.
 
 from __future__ import annotations
 
+import datetime as dt
 import io
 import logging
 import os
@@ -126,12 +127,16 @@ class RedactingFormatter(logging.Formatter):
     (an application's, a test's), which must see it as it was logged.
     """
 
-    def __init__(self, secrets: Secrets) -> None:
-        super().__init__("%(message)s")
+    def __init__(self, secrets: Secrets, fmt: str = "%(message)s") -> None:
+        super().__init__(fmt)
         self._secrets = secrets
 
     def format(self, record: logging.LogRecord) -> str:
         return self._secrets(super().format(record))
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        # ISO 8601 with the machine's offset, as the terminal's log lines show it.
+        return dt.datetime.fromtimestamp(record.created).astimezone().isoformat(timespec="seconds")
 
 
 def install(ctx: click.Context) -> Secrets:
