@@ -232,6 +232,7 @@ def test_off_a_terminal_each_log_record_and_message_is_one_line(flights: Flights
     records = [line for line in outcome.stderr.splitlines() if re.match(stamp, line)]
     warned = [line for line in records if "could not record run" in line]
     assert warned and all(flights.root.name in line for line in warned), outcome.stderr
+    assert "setup plugin" not in outcome.stderr  # alembic's start-up chatter, -vv only
     assert all(line == line.rstrip() for line in records)  # no padding to a width
     others = [line for line in outcome.stderr.splitlines() if not re.match(stamp, line)]
     assert not [line for line in others if line.startswith(" ")], outcome.stderr  # no folds

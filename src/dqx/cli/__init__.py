@@ -91,6 +91,9 @@ def _setup_logging(verbosity: int, secrets: Secrets) -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(RedactingFormatter(secrets, "%(asctime)s %(levelname)-8s %(message)s"))
     logging.basicConfig(level=level, format="%(message)s", handlers=[handler], force=True)
+    # alembic names each of its plugins at INFO on every start: noise at -v, kept at -vv.
+    plugins = logging.getLogger("alembic.runtime.plugins")
+    plugins.setLevel(logging.WARNING if verbosity < 2 else logging.NOTSET)
 
 
 def _iso_time(when: dt.datetime) -> Text:
