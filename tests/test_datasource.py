@@ -185,6 +185,20 @@ def test_a_stray_header_row_in_a_csv_is_named_by_its_line(tmp_path: Path) -> Non
     )
 
 
+def test_a_header_only_csv_says_it_has_no_rows(tmp_path: Path) -> None:
+    # An export of a day without data: the sniffer sees no value and types text.
+    (tmp_path / "empty.csv").write_text("carrier,dep_delay\n")
+    error = _sum_of(DuckRelationDataSource.from_csv(tmp_path / "empty.csv", "flights"), "dep_delay")
+    assert str(error).endswith(
+        ": the CSV holds no rows (a header only), so DuckDB read every column as text"
+    )
+    (tmp_path / "blank.csv").write_text("carrier,dep_delay\nAA,\nUA,\n")
+    error = _sum_of(DuckRelationDataSource.from_csv(tmp_path / "blank.csv", "flights"), "dep_delay")
+    assert str(error).endswith(
+        ": no row of the CSV has a value in 'dep_delay', so DuckDB read it as text"
+    )
+
+
 def test_the_line_is_counted_in_the_file_that_holds_it(tmp_path: Path) -> None:
     (tmp_path / "a.csv").write_text("carrier,dep_delay\nAA,5\nUA,-3\n")
     (tmp_path / "b.csv").write_text("carrier,dep_delay\nDL,7\nDL,n/a\n")

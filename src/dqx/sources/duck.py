@@ -283,14 +283,30 @@ class DuckRelationDataSource(SchemaSource):
         column = self.resolve_column(column)
         try:
             found = _first_text_line(self._connection, *self._csv, column)
+            if found is None:
+                return _why_text_without_values(self._connection, self.table_expression(), column)
         except duckdb.Error:
             return None  # the explanation is a courtesy; the type error stands without it
-        if found is None:
-            return None
         file, line, value = found
         # Files concatenated with their headers are the usual culprit: say so when seen.
         repeated = " (the header row, repeated)" if value.strip() == column else ""
         return f"line {line} of {file} holds {value!r}, not a number{repeated}"
+
+
+def _why_text_without_values(
+    connection: duckdb.DuckDBPyConnection, table: exp.Expr, column: str
+) -> str | None:
+    """Why the sniffer read a column as text when no value of it is text: it saw none."""
+    counts = exp.select(
+        exp.Count(this=exp.Star()), exp.Count(this=exp.column(column, quoted=True))
+    ).from_(table)
+    found = connection.execute(counts.sql(dialect="duckdb")).fetchone()
+    rows, values = (int(found[0]), int(found[1])) if found else (0, 0)
+    if rows == 0:
+        return "the CSV holds no rows (a header only), so DuckDB read every column as text"
+    if values == 0:
+        return f"no row of the CSV has a value in {column!r}, so DuckDB read it as text"
+    return None
 
 
 def _first_text_line(
