@@ -264,4 +264,9 @@ def test_mark_bad_and_unmark_bad_on_the_command_line(store_url: str) -> None:
     assert again.exit_code == 1 and "not marked bad" in again.output
     no_reason = cli.invoke(main, ["runs", "mark-bad", run_id, "--reason", " ", *args])
     assert no_reason.exit_code == 2
+    # A run the store does not know is bad news (exit 1), as in every command; not exit 3.
+    unknown = cli.invoke(main, ["runs", "mark-bad", "0" * 32, "--reason", "late", *args])
+    assert unknown.exit_code == 1 and f"no run {'0' * 32}" in unknown.output
+    malformed = cli.invoke(main, ["runs", "mark-bad", "xyz", "--reason", "late", *args])
+    assert malformed.exit_code == 2 and "invalid execution id 'xyz'" in malformed.output
     db.dispose()

@@ -53,6 +53,9 @@ def mark_bad_command(
         raise click.BadParameter("say why the run is bad", param_hint="--reason")
     db = open_db(load(db_url=db_url), must_exist=True)
     with dqx_errors():
+        # An unknown run is bad news (exit 1), as for every command, not a store failure.
+        if db.run(execution_id) is None and not db.load(execution_id=execution_id):
+            bad_news(f"no run {execution_id} in {db.url}: nothing to mark bad")
         mark = db.mark_bad(execution_id, reason, by=by)
     if fmt == "json":
         emit_json(_mark_document(mark))
