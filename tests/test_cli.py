@@ -565,6 +565,8 @@ def test_run_refuses_a_bad_alert_sink_before_reading_data(tmp_path: Path, alert:
     )
     assert outcome.returncode == 2, outcome.stderr
     assert "--alert" in outcome.stderr or "URL" in outcome.stderr
+    if alert == "slack=":  # `--alert slack=$SLACK_WEBHOOK_URL` with the variable unset
+        assert "--alert slack= has an empty URL" in outcome.stderr
     assert not (tmp_path / "dqx.db").exists()
 
 

@@ -245,7 +245,9 @@ def _hide_alert_addresses(alert_sinks: Sequence[str]) -> None:
     from dqx.cli.redacting import current
 
     for pair in alert_sinks:
-        current().add_url(pair.partition("=")[2] or pair, address=True)
+        _, sep, url = pair.partition("=")
+        # 'slack=' names no address to hide; hiding the whole pair would mask the error.
+        current().add_url(url if sep else pair, address=True)
 
 
 def run_settings(
@@ -386,6 +388,13 @@ def _alert_plugins(sinks: Sequence[str], settings: Settings, threshold: str) -> 
     from dqx.alerts.plugin import AlertPlugin
 
     _hide_alert_addresses(sinks)
+    for pair in sinks:
+        sink, sep, url = pair.partition("=")
+        if sep and sink.strip() and not url.strip():
+            usage(
+                f"--alert {sink.strip()}= has an empty URL (an unset variable?); "
+                "pass an http:// or https:// URL"
+            )
     plugins = []
     for sink, url in parse_pairs(sinks, "--alert", "SINK=URL").items():
         if sink not in SINKS:
