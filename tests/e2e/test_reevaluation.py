@@ -20,6 +20,7 @@ from dqx.cli import main
 from dqx.common import DQXError, new_execution_id
 from dqx.datasource import DuckRelationDataSource
 from dqx.orm.repositories import MetricDB
+from dqx.records import RunRecord
 from tests.support.runs import Traced
 
 DAY = dt.date(2024, 5, 14)
@@ -140,4 +141,23 @@ def test_dqx_evaluate_on_the_command_line(store_url: str, tmp_path: Path) -> Non
         main, ["evaluate", new_execution_id(), "--checks", str(checks), "--db", store_url]
     )
     assert missing.exit_code == 1 and "nothing to re-evaluate" in missing.stderr
+
+    # A run a signal stopped before any metric was stored: bad news (1), not exit 3.
+    stopped = new_execution_id()
+    db.record_run(
+        RunRecord(
+            execution_id=stopped,
+            suite="Shop",
+            yyyy_mm_dd=dt.date(2024, 3, 1),
+            tags={},
+            started=dt.datetime(2024, 3, 1, 6, 0),
+            finished=dt.datetime(2024, 3, 1, 6, 1),
+            status="interrupted",
+            trace_sampled=True,
+            metric_count=0,
+        )
+    )
+    empty = cli.invoke(main, ["evaluate", stopped, "--checks", str(checks), "--db", store_url])
+    assert empty.exit_code == 1, empty.output
+    assert f"run {stopped} (interrupted) has no metrics stored" in empty.stderr
     db.dispose()

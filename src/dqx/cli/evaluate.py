@@ -90,8 +90,15 @@ def evaluate_command(
     with dqx_errors():
         original = normalize_execution_id(execution_id)
         run = db.run(original)
-        if run is None and not db.metrics_for_execution(original):
-            bad_news(f"no run {original} in {db.url}: nothing to re-evaluate")
+        if not db.metrics_for_execution(original):
+            if run is None:
+                bad_news(f"no run {original} in {db.url}: nothing to re-evaluate")
+            # An interrupted run judged nothing and stored nothing: bad news, not a
+            # store failure.
+            bad_news(
+                f"run {original} ({run.status}) has no metrics stored in {db.url}: "
+                "nothing to re-evaluate"
+            )
     provider, trace_note = tracer_provider(settings)
     suite = _Suite(
         checks,
