@@ -138,6 +138,32 @@ def test_an_untraced_run_alerts_without_dead_trace_links(tmp_path: Path) -> None
     assert JAEGER not in json.dumps(to_slack(alert))
 
 
+def test_an_interrupted_run_is_not_reported_as_having_no_failures(tmp_path: Path) -> None:
+    from dqx.common import new_execution_id
+    from dqx.records import RunRecord
+
+    db = MetricDB(f"sqlite:///{tmp_path / 'dqx.db'}")
+    stopped = new_execution_id()
+    started = dt.datetime(2024, 3, 1, 6, 0)
+    db.record_run(
+        RunRecord(
+            execution_id=stopped,
+            suite="Payments suite",
+            yyyy_mm_dd=DAY,
+            tags={},
+            started=started,
+            finished=started + dt.timedelta(minutes=1),
+            status="interrupted",
+            trace_sampled=True,
+            metric_count=0,
+        )
+    )
+    markdown = to_markdown(alert_for_run(db, stopped))
+    assert "No failed assertions" not in markdown
+    assert "No assertion results: the run is interrupted and judged nothing" in markdown
+    db.dispose()
+
+
 def test_alertmanager_rendering_has_labels_annotations_and_generator_url(run: Run) -> None:
     alert = alert_for_run(MetricDB(run.db_url), run.execution_id, jaeger=JAEGER)
     alerts = to_alertmanager(alert)

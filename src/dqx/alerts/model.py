@@ -149,6 +149,11 @@ class Alert:
         return None
 
     @property
+    def judged_nothing(self) -> bool:
+        """An interrupted, still running or broken run: no failures is not good news."""
+        return self.run_status in ("running", "interrupted", "error")
+
+    @property
     def trace_link(self) -> str | None:
         return self.links.jaeger or self.links.grafana
 

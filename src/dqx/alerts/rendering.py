@@ -202,7 +202,7 @@ def to_markdown(alert: Alert) -> str:
         lines.append(f"- trace: {alert.trace_note}")
     lines.append("")
     if not alert.failures:
-        lines.append("No failed assertions.")
+        lines.append(_no_failures(alert))
         return "\n".join(lines) + "\n"
     lines.append("| severity | status | check | assertion | value | bound | detail | runbook |")
     lines.append("|---|---|---|---|---|---|---|---|")
@@ -226,3 +226,12 @@ def to_markdown(alert: Alert) -> str:
             "the runbooks are published to link them."
         )
     return "\n".join(lines) + "\n"
+
+
+def _no_failures(alert: Alert) -> str:
+    if alert.judged_nothing:
+        return (
+            f"No assertion results: the run is {alert.run_status} and judged nothing "
+            "(`dqx runs` gives its message; docs/runbooks/run-interrupted.md)."
+        )
+    return "No failed assertions."

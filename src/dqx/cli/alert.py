@@ -90,7 +90,9 @@ def alert_command(
         click.echo(render(alert, fmt).rstrip("\n"))
         return
     if not alert.failures:
-        err.print(f"run {alert.execution_id} has no failures: nothing posted", highlight=False)
+        judged = not alert.judged_nothing
+        why = "has no failures" if judged else f"is {alert.run_status} and judged nothing"
+        err.print(f"run {alert.execution_id} {why}: nothing posted", highlight=False)
         return
     with dqx_errors():
         status = post_webhook(url, webhook_body(alert, fmt), timeout=timeout, attempts=attempts)
