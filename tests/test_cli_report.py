@@ -124,8 +124,9 @@ def test_history_lists_each_day_with_the_run_that_wrote_it(store_url: str, tmp_p
 
 def test_history_of_a_series_holding_nan_and_an_inverted_range(tmp_path: Path) -> None:
     # The first day's average is NaN: min() and max() starting from it would say NaN.
-    days = [FIRST + dt.timedelta(days=i) for i in range(3)]
-    table = pa.table({"yyyy_mm_dd": days, "price": [float("nan"), 5.0, 1.0]})
+    # The last day's is NULL (no price): "last" is that day's, not the day before's.
+    days = [FIRST + dt.timedelta(days=i) for i in range(4)]
+    table = pa.table({"yyyy_mm_dd": days, "price": [float("nan"), 5.0, 1.0, None]})
     db_url = f"sqlite:///{tmp_path / 'dqx.db'}"
     db = MetricDB(db_url)
     suite = VerificationSuite([orders_check], db, "Orders")
@@ -134,7 +135,7 @@ def test_history_of_a_series_holding_nan_and_an_inverted_range(tmp_path: Path) -
 
     shown = dqx("history", "average(price)", "--dataset", "orders", "--db", db_url, cwd=tmp_path)
     assert shown.returncode == 0, shown.stderr
-    assert "3 day(s), min 1, max 5, last 1" in shown.stdout
+    assert "4 day(s), min 1, max 5, last NULL" in shown.stdout
 
     inverted = ["--since", "2024-05-03", "--until", "2024-05-01", "--db", db_url]
     refused = dqx("history", "average(price)", "--dataset", "orders", *inverted, cwd=tmp_path)

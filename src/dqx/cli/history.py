@@ -151,12 +151,13 @@ def _print_series(out: Console, series: Series) -> None:
             Text(origin),
         )
     out.print(table)
-    stored = [v for v in values if v is not None]
     # NaN compares false with everything, so min()/max() over it depend on the order.
-    numbers = [v for v in stored if not math.isnan(v)]
+    numbers = [v for v in values if v is not None and not math.isnan(v)]
     if numbers:
+        # The newest day as it is, NULL too: not the newest day that had a value.
+        last = "NULL" if values[-1] is None else format_value(values[-1], style)
         say(
             out,
             f"{marks}  {len(series.days)} day(s), min {format_value(min(numbers), style)}, "
-            f"max {format_value(max(numbers), style)}, last {format_value(stored[-1], style)}",
+            f"max {format_value(max(numbers), style)}, last {last}",
         )
