@@ -285,7 +285,7 @@ class MetricDB:
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         cutoff = now - older_than
         message = (
-            f"reaped as stale: still running {older_than} after it started; its process "
+            f"reaped as stale: still running more than {older_than} after it started; its process "
             "ended without recording how the run finished"
         )
         stale = (RunRow.status == "running") & (RunRow.started < cutoff)
