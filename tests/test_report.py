@@ -172,3 +172,19 @@ def test_a_published_runbook_is_linked(db: MetricDB) -> None:
     page = render_html(report_from_store(db, suite.execution_id, runbook_base_url=base))
     assert f'href="{base}/assertion-failed.md"' in page
     assert "DQX_RUNBOOK_BASE_URL" not in page
+
+
+def test_a_run_that_executed_no_sql_is_not_said_to_predate_the_statement_store(
+    db: MetricDB,
+) -> None:
+    # A re-evaluation and a backfill's later day execute nothing, by design.
+    suite = history(db)
+    again = VerificationSuite([price_checks], db, "Shop").evaluate_execution(suite.execution_id)
+    note = report_from_store(db, again.execution_id, days=DAYS).statements_note
+    assert note.startswith("A re-evaluation reads no data") and suite.execution_id in note
+
+    backfill = VerificationSuite([price_checks], db, "Shop backfill")
+    days = backfill.run_range([prices()], LAST - dt.timedelta(days=2), LAST).days
+    assert [len(day.statements) > 0 for day in days] == [True, False, False]
+    note = report_from_store(db, days[1].execution_id, days=DAYS).statements_note
+    assert "predates" not in note and "a backfill day other than the first" in note

@@ -392,7 +392,9 @@ def report_from_store(
     found: Trace | None = None
     if trace is not None:
         found = trace.get_trace(execution_id)
-    if not statements:
+    if not statements and run.source_execution_id is not None:
+        parts = replace(parts, statements_note=_reevaluated(run.source_execution_id))
+    elif not statements:
         parts = _statements_from_trace(parts, found, trace is not None)
     links = _links(run, jaeger, grafana, runbook_base_url)
     report = _assemble(parts, db, days=days, only_failures=only_failures, links=links)
@@ -407,6 +409,13 @@ _NO_TRACE = (
 )
 
 
+def _reevaluated(source_execution_id: str) -> str:
+    return (
+        "A re-evaluation reads no data and executes no SQL: its metrics are run "
+        f"{source_execution_id}'s, whose report shows the statements."
+    )
+
+
 def _statements_from_trace(parts: _Parts, found: Trace | None, asked: bool) -> _Parts:
     """The run's SQL as its ``dqx.analyze`` spans carry it, for a run whose store
     holds none (recorded before dq_statement existed, or its final write failed)."""
@@ -414,8 +423,10 @@ def _statements_from_trace(parts: _Parts, found: Trace | None, asked: bool) -> _
         note = (
             "The metric store holds no SQL for this run and its trace was not found."
             if asked
-            else "The metric store holds no SQL for this run (it predates dq_statement); "
-            "pass a trace source to read it from the run's trace."
+            # A backfill's later days execute nothing: their batch's first day did.
+            else "The metric store holds no SQL for this run: it executed none (a backfill "
+            "day other than the first of its batch, whose run holds the batch's statements) "
+            "or was recorded before dq_statement; pass a trace source to read any from its trace."
         )
         return replace(parts, statements_note=note)
     statements = list(_trace_statements(found.spans))
