@@ -130,3 +130,15 @@ def test_the_demo_leaves_a_database_of_the_users_alone(demos: Demos) -> None:
 def _execution_id(out: str) -> str:
     [execution_id] = re.findall(r"^trace id\s+([0-9a-f]{32})", out, flags=re.MULTILINE)
     return execution_id
+
+
+def test_a_demo_directory_that_cannot_be_made_is_a_usage_error(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from dqx.cli import main
+
+    (tmp_path / "afile").write_text("")
+    refused = CliRunner().invoke(main, ["demo", "--dir", str(tmp_path / "afile" / "sub")])
+    assert refused.exit_code == 2, refused.output
+    assert f"cannot create the demo directory {tmp_path / 'afile' / 'sub'}" in refused.output
+    assert refused.exception is None or isinstance(refused.exception, SystemExit)

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from dqx.cli.errors import usage
 from dqx.cli.output import say, stderr, stdout
 
 if TYPE_CHECKING:
@@ -79,7 +80,10 @@ def demo_command(workdir: Path) -> None:
 
     console = stdout()
     files = _DemoFiles(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
+    try:
+        workdir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        usage(f"cannot create the demo directory {workdir}: {exc.strerror or exc}; pass --dir")
     reused = files.clear()
     say(
         console,
