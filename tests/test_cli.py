@@ -431,6 +431,29 @@ def test_run_whose_database_write_fails_says_how_to_recover_with_the_cli(tmp_pat
     assert expected in " ".join(outcome.stderr.split())
     assert "collect_results" not in outcome.stderr and "Traceback" not in outcome.stderr
 
+    # As JSON, the document itself says the metrics did not reach the store, and why.
+    as_json = dqx(
+        "run",
+        "checks.py",
+        "--data",
+        "orders=orders.parquet",
+        "--date",
+        DAY.isoformat(),
+        "--db",
+        db_url,
+        "--format",
+        "json",
+        cwd=tmp_path,
+    )
+    assert as_json.returncode == 3, as_json.stderr
+    document = json.loads(as_json.stdout)
+    assert (document["status"], document["suite"], document["date"]) == (
+        "persist_failed",
+        "checks",
+        DAY.isoformat(),
+    )
+    assert document["persist_error"] and "dqx.db" in document["persist_error"]
+
 
 def test_flags_beat_environment_which_beats_dqx_toml(workspace: Workspace, tmp_path: Path) -> None:
     (tmp_path / "dqx.toml").write_text(
@@ -677,7 +700,13 @@ def test_run_shows_skipped_assertions_and_anomaly_bands_in_table_and_json(tmp_pa
     assert "0 ok, 0 failed, 0 errors, 2 skipped" in first.stdout
     last = dqx(*args, "--date", "2024-01-09", "--format", "json", cwd=tmp_path)
     assert last.returncode == 1, last.stderr
-    results = {r["assertion"]: r for r in _strict_json(last.stdout)["results"]}
+    document = _strict_json(last.stdout)
+    assert (document["status"], document["date"], document["persist_error"]) == (
+        "failed",
+        "2024-01-09",
+        None,
+    )
+    results = {r["assertion"]: r for r in document["results"]}
     usual = results["usual"]
     assert usual["status"] == "FAILURE" and usual["value"] == 30.0
     low, high = usual["band"]

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from dqx.alerts.plugin import AlertPlugin
     from dqx.api import VerificationSuite
     from dqx.checks import Check
-    from dqx.common import AssertionResult, ResultKey
+    from dqx.common import ResultKey
     from dqx.config import Settings
     from dqx.display import TerminalReport
     from dqx.links import TraceLinks
@@ -276,7 +276,7 @@ def _print_outcome(
 ) -> None:
     links = trace_links(settings, result.execution_id, result.started, result.finished)
     if fmt == "json":
-        emit_json(_result_document(result.results, result.execution_id, threshold, links))
+        emit_json(_result_document(result, threshold, links))
     else:
         # The results table was printed by the TerminalReport plugin.
         print_links(out, links, trace_note)
@@ -461,17 +461,17 @@ def _persist_message(
     )
 
 
-def _result_document(
-    results: Sequence[AssertionResult], execution_id: str, fail_on: str, links: TraceLinks
-) -> dict[str, Any]:
-    from dqx.records import is_problem, severity_at_or_above
-
+def _result_document(result: SuiteResult, fail_on: str, links: TraceLinks) -> dict[str, Any]:
     return {
-        "execution_id": execution_id,
+        "execution_id": result.execution_id,
+        "suite": result.suite,
+        "date": result.key.yyyy_mm_dd.isoformat(),
+        # As recorded in dq_run: a CI step tells "failed" from "persist_failed" without
+        # reading stderr (the exit code says only 1 or 3).
+        "status": result.status,
+        "persist_error": result.persist_error,
         "fail_on": fail_on,
-        "failed": sum(
-            1 for r in results if is_problem(r.status) and severity_at_or_above(r.severity, fail_on)
-        ),
+        "failed": len(result.failed(fail_on)),
         "links": links.as_dict(),
-        "results": [assertion_json(r) for r in results],
+        "results": [assertion_json(r) for r in result.results],
     }
