@@ -410,19 +410,8 @@ def test_run_whose_database_write_fails_says_how_to_recover_with_the_cli(tmp_pat
     pq.write_table(orders_table(), tmp_path / "orders.parquet")
     (tmp_path / "not-a-dir").write_text("")
     db_url = f"sqlite:///{tmp_path / 'not-a-dir' / 'dqx.db'}"
-    outcome = dqx(
-        "run",
-        "checks.py",
-        "--data",
-        "orders=orders.parquet",
-        "--date",
-        DAY.isoformat(),
-        "--db",
-        db_url,
-        "--trace-file",
-        "traces.jsonl",
-        cwd=tmp_path,
-    )
+    run = ("run", "checks.py", "--data", "orders=orders.parquet", "--date", DAY.isoformat())
+    outcome = dqx(*run, "--db", db_url, "--trace-file", "traces.jsonl", cwd=tmp_path)
     assert outcome.returncode == 3, outcome.stderr
     execution_id = next(
         line.split()[2] for line in outcome.stdout.splitlines() if line.startswith("trace id")
@@ -432,19 +421,7 @@ def test_run_whose_database_write_fails_says_how_to_recover_with_the_cli(tmp_pat
     assert "collect_results" not in outcome.stderr and "Traceback" not in outcome.stderr
 
     # As JSON, the document itself says the metrics did not reach the store, and why.
-    as_json = dqx(
-        "run",
-        "checks.py",
-        "--data",
-        "orders=orders.parquet",
-        "--date",
-        DAY.isoformat(),
-        "--db",
-        db_url,
-        "--format",
-        "json",
-        cwd=tmp_path,
-    )
+    as_json = dqx(*run, "--db", db_url, "--format", "json", cwd=tmp_path)
     assert as_json.returncode == 3, as_json.stderr
     document = json.loads(as_json.stdout)
     assert (document["status"], document["suite"], document["date"]) == (
