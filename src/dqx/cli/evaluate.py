@@ -18,11 +18,10 @@ import click
 from dqx.cli.checks_file import load_checks
 from dqx.cli.ending import finish_run
 from dqx.cli.errors import bad_news, dqx_errors
-from dqx.cli.options import db_option, format_option
+from dqx.cli.options import db_option, fail_on_option, format_option
 from dqx.cli.output import say, stderr, stdout
 from dqx.cli.run import report_outcome, run_settings
 from dqx.cli.wiring import check_trace_file, meter_provider, open_db, tracer_provider
-from dqx.common import SEVERITIES
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import TracerProvider as SDKTracerProvider
@@ -45,11 +44,7 @@ __all__ = ["evaluate_command"]
 )
 @click.option("--suite", "suite_name", help="Suite name (default: the original run's).")
 @db_option
-@click.option(
-    "--fail-on",
-    type=click.Choice(SEVERITIES),
-    help="Exit 1 when an assertion this severe or worse fails or errors (default P1).",
-)
+@fail_on_option
 @click.option(
     "--trace-file",
     type=click.Path(dir_okay=False, path_type=Path),

@@ -11,8 +11,16 @@ from typing import Any, TypeVar
 import click
 
 from dqx.cli.errors import usage
+from dqx.common import SEVERITIES
 
-__all__ = ["db_option", "duration", "format_duration", "format_option", "parse_pairs"]
+__all__ = [
+    "db_option",
+    "duration",
+    "fail_on_option",
+    "format_duration",
+    "format_option",
+    "parse_pairs",
+]
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -23,6 +31,14 @@ def db_option(fn: F) -> F:
         "db_url",
         metavar="URL",
         help="Metric database URL (env DQX_DB_URL; default sqlite:///dqx.db).",
+    )(fn)
+
+
+def fail_on_option(fn: F) -> F:
+    return click.option(
+        "--fail-on",
+        type=click.Choice(SEVERITIES),
+        help="Exit 1 when an assertion this severe or worse fails or errors (default P1).",
     )(fn)
 
 

@@ -17,7 +17,7 @@ from dqx.cli.datasets import observed_sources
 from dqx.cli.ending import finish_run, interrupted_line
 from dqx.cli.errors import EXIT_FAILED, dqx_errors, operational, usage
 from dqx.cli.interrupts import StopSignals
-from dqx.cli.options import db_option, format_option, parse_pairs
+from dqx.cli.options import db_option, fail_on_option, format_option, parse_pairs
 from dqx.cli.output import assertion_json, either, emit_json, print_links, say, stderr, stdout
 from dqx.cli.progress import ScanProgress
 from dqx.cli.wiring import (
@@ -81,11 +81,7 @@ EXIT_INTERRUPTED = 130
 @click.option("--tag", "tags", multiple=True, metavar="KEY=VALUE", help="A run tag. Repeatable.")
 @click.option("--suite", "suite_name", help="Suite name (default: the checks file's name).")
 @db_option
-@click.option(
-    "--fail-on",
-    type=click.Choice(SEVERITIES),
-    help="Exit 1 when an assertion this severe or worse fails or errors (default P1).",
-)
+@fail_on_option
 @click.option(
     "--trace-file",
     type=click.Path(dir_okay=False, path_type=Path),
