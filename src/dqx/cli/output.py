@@ -41,20 +41,19 @@ _LOG_WIDTH = 160
 
 
 def stdout() -> Console:
-    from rich.console import Console
-
-    console = Console(soft_wrap=False)
-    if not console.is_terminal and not os.environ.get("COLUMNS"):
-        console = Console(soft_wrap=False, width=_LOG_WIDTH)
-    return console
+    return _console(soft_wrap=False)
 
 
 def stderr() -> Console:
+    return _console(stderr=True)
+
+
+def _console(**options: Any) -> Console:
     from rich.console import Console
 
-    console = Console(stderr=True)
+    console = Console(**options)
     if not console.is_terminal and not os.environ.get("COLUMNS"):
-        console = Console(stderr=True, width=_LOG_WIDTH)
+        console = Console(**options, width=_LOG_WIDTH)
     return console
 
 
